@@ -1,0 +1,154 @@
+"""Determinism modes as named sets of knobs, and the calls that apply them.
+
+A mode never branches the trial: it is a mapping knob -> bool, applied knob by knob.
+`default` sets nothing (the framework's own defaults); `fast` turns on cuDNN autotuning;
+`deterministic` turns on every knob. A ladder of partial modes is written as knob names
+joined with '+', e.g. ``cudnn_deterministic+cublas_workspace``: those knobs on, the rest off.
+
+Environment variables must be in place before the framework initialises its GPU context,
+so `mode_env` is applied by the launcher to the trial's process environment, and
+`apply_torch_mode` / `apply_tf_mode` are called before any tensor is created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nnr_profile.errors import UsageError
+
+KNOBS: dict[str, str] = {
+    "cublas_workspace": "CUBLAS_WORKSPACE_CONFIG=:4096:8 (deterministic cuBLAS reductions)",
+    "cudnn_deterministic": "torch.backends.cudnn.deterministic = True",
+    "cudnn_benchmark": "torch.backends.cudnn.benchmark (autotuning; off when deterministic)",
+    "deterministic_algorithms": "torch.use_deterministic_algorithms(True)",
+    "fill_uninitialized_memory": "torch.utils.deterministic.fill_uninitialized_memory (torch>=2.1)",
+    "tf_op_determinism": "tf.config.experimental.enable_op_determinism() / TF_DETERMINISTIC_OPS",
+}
+
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A named determinism setting: the knobs it sets (knobs it does not name stay untouched)."""
+
+    name: str
+    knobs: Mapping[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.knobs) - set(KNOBS))
+        if unknown:
+            raise UsageError(
+                f"mode {self.name!r} names unknown knob(s) {', '.join(unknown)}; "
+                f"knobs are: {', '.join(KNOBS)}"
+            )
+        object.__setattr__(self, "knobs", dict(self.knobs))
+
+    def is_on(self, knob: str) -> bool:
+        """Whether this mode turns `knob` on."""
+        return bool(self.knobs.get(knob, False))
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form (name and knob values)."""
+        return {"name": self.name, "knobs": dict(self.knobs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Mode:
+        """The inverse of `to_dict`."""
+        return cls(name=data["name"], knobs=dict(data["knobs"]))
+
+
+_ALL_ON = {knob: True for knob in KNOBS} | {"cudnn_benchmark": False}
+
+MODES: dict[str, Mode] = {
+    "default": Mode("default", {}),
+    "fast": Mode("fast", {"cudnn_benchmark": True}),
+    "deterministic": Mode("deterministic", _ALL_ON),
+}
+
+BASELINE_MODES = ("default", "fast")
+
+
+def parse_mode(text: str) -> Mode:
+    """A mode from its name (default, fast, deterministic) or a '+'-joined knob ladder step."""
+    text = text.strip()
+    if text in MODES:
+        return MODES[text]
+    parts = [p.strip() for p in text.split("+") if p.strip()]
+    if parts and all(p in KNOBS for p in parts):
+        return Mode(text, {knob: knob in parts for knob in KNOBS})
+    raise UsageError(
+        f"unknown mode {text!r}: use {', '.join(MODES)}, or knobs joined with '+' "
+        f"from: {', '.join(KNOBS)}"
+    )
+
+
+def parse_modes(text: str) -> list[Mode]:
+    """Modes from a comma-separated list, in order, without repeats."""
+    names = [t for t in (s.strip() for s in text.split(",")) if t]
+    if not names:
+        raise UsageError("--modes is empty: give e.g. --modes default,deterministic")
+    modes: list[Mode] = []
+    for name in names:
+        mode = parse_mode(name)
+        if mode.name not in [m.name for m in modes]:
+            modes.append(mode)
+    return modes
+
+
+def mode_env(mode: Mode, framework: str) -> dict[str, str]:
+    """Environment variables the mode needs before the framework starts (empty when none)."""
+    env: dict[str, str] = {}
+    if mode.is_on("cublas_workspace"):
+        env["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE_CONFIG
+    if framework == "tf" and mode.is_on("tf_op_determinism"):
+        env["TF_DETERMINISTIC_OPS"] = "1"
+        env["TF_CUDNN_DETERMINISTIC"] = "1"
+    return env
+
+
+def apply_torch_mode(mode: Mode) -> dict[str, object]:
+    """Apply the mode's PyTorch knobs in this process; return what was set, for the record.
+
+    Must run before the first CUDA tensor is created (environment variables from `mode_env`
+    must already be set).
+    """
+    import torch
+
+    applied: dict[str, object] = {}
+    if "cudnn_deterministic" in mode.knobs:
+        torch.backends.cudnn.deterministic = mode.is_on("cudnn_deterministic")
+        applied["cudnn.deterministic"] = torch.backends.cudnn.deterministic
+    if "cudnn_benchmark" in mode.knobs:
+        torch.backends.cudnn.benchmark = mode.is_on("cudnn_benchmark")
+        applied["cudnn.benchmark"] = torch.backends.cudnn.benchmark
+    if "deterministic_algorithms" in mode.knobs:
+        torch.use_deterministic_algorithms(mode.is_on("deterministic_algorithms"))
+        applied["deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()
+    if "fill_uninitialized_memory" in mode.knobs:
+        deterministic = getattr(torch.utils, "deterministic", None)
+        if deterministic is not None and hasattr(deterministic, "fill_uninitialized_memory"):
+            deterministic.fill_uninitialized_memory = mode.is_on("fill_uninitialized_memory")
+            applied["fill_uninitialized_memory"] = deterministic.fill_uninitialized_memory
+        else:
+            applied["fill_uninitialized_memory"] = "unsupported (torch<2.1)"
+    if "cublas_workspace" in mode.knobs:
+        applied["CUBLAS_WORKSPACE_CONFIG"] = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    return applied
+
+
+def apply_tf_mode(mode: Mode) -> dict[str, object]:
+    """Apply the mode's TensorFlow knobs in this process; return what was set, for the record."""
+    import tensorflow as tf
+
+    applied: dict[str, object] = {}
+    if mode.is_on("tf_op_determinism"):
+        enable = getattr(tf.config.experimental, "enable_op_determinism", None)
+        if enable is not None:
+            enable()
+            applied["op_determinism"] = "tf.config.experimental.enable_op_determinism"
+        else:
+            applied["op_determinism"] = "TF_DETERMINISTIC_OPS=1 (TF without enable_op_determinism)"
+    return applied

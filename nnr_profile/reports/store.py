@@ -1,0 +1,222 @@
+"""The results store: one SQLite file, safe for several writers, resumable by sweep cell.
+
+Tables (times in milliseconds, energy in joules):
+
+- ``trials``: one row per sweep cell (``cell_key`` unique): spec, status, error, weights hash,
+  GPU architecture and name (or 'CPU' and the CPU model), ``energy_j``, ``wall_s``.
+- ``iterations``: ``trial_id, iteration, time_ms, loss``: every timed iteration, raw.
+- ``environments``: environment fingerprints as JSON, shared by trials.
+- ``meta``: ``schema_version``.
+
+Each trial is written in one transaction that replaces any earlier row of the same cell, so a
+sweep killed at any point and re-run ends with exactly one row per cell.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nnr_profile.errors import NnrError
+from nnr_profile.profiler.env import device_identity, fingerprint_id, host_fingerprint
+from nnr_profile.profiler.trial import STATUS_OK, TrialResult
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = Path("nnr-results") / "nnr.db"
+BUSY_TIMEOUT_MS = 60_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS environments (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cell_key TEXT NOT NULL UNIQUE,
+    framework TEXT NOT NULL,
+    workload TEXT NOT NULL,
+    workload_args TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    mode_knobs TEXT NOT NULL,
+    device TEXT NOT NULL,
+    gpu_index INTEGER,
+    host TEXT,
+    gpu_arch TEXT,
+    gpu_name TEXT,
+    batch_size INTEGER NOT NULL,
+    image_size INTEGER,
+    warmup INTEGER NOT NULL,
+    iterations INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    repeat INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    weights_hash TEXT,
+    energy_j REAL,
+    wall_s REAL,
+    knobs_applied TEXT,
+    environment_id TEXT REFERENCES environments(id),
+    spec TEXT NOT NULL,
+    finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS iterations (
+    trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+    iteration INTEGER NOT NULL,
+    time_ms REAL NOT NULL,
+    loss REAL,
+    PRIMARY KEY (trial_id, iteration)
+);
+"""
+
+
+class Store:
+    """A results database at `path` (created with its folder on first write)."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise NnrError(
+                f"no results store at {self.path}: run 'nnr-profile run' first, or pass --db"
+            )
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            if create:
+                with self._write() as conn:
+                    conn.executescript(SCHEMA)
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise NnrError(f"{self.path} is not a readable nnr-profile store: {exc}") from exc
+
+    def _check_schema(self) -> None:
+        try:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            found = "none" if row is None else row[0]
+            raise NnrError(
+                f"{self.path} has store schema version {found}, this nnr-profile reads "
+                f"version {SCHEMA_VERSION}: use a new --db, or the nnr-profile that wrote it"
+            )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before reading so concurrent writers queue, not fail."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    def record(self, result: TrialResult) -> int:
+        """Store one trial (replacing an earlier row of its cell); returns the trial id."""
+        spec = result.spec
+        environment = result.environment or {}
+        if "host" not in environment:
+            environment = {**host_fingerprint(spec.gpu_index), **environment}
+        gpu_arch, gpu_name = device_identity(environment)
+        env_id = fingerprint_id(environment)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO environments(id, data) VALUES (?, ?)",
+                (env_id, json.dumps(environment, sort_keys=True, default=str)),
+            )
+            conn.execute("DELETE FROM trials WHERE cell_key = ?", (spec.cell_key,))
+            cursor = conn.execute(
+                """INSERT INTO trials(cell_key, framework, workload, workload_args, mode,
+                   mode_knobs, device, gpu_index, host, gpu_arch, gpu_name, batch_size,
+                   image_size, warmup, iterations, seed, repeat, status, error, weights_hash,
+                   energy_j, wall_s, knobs_applied, environment_id, spec)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                           ?)""",
+                (
+                    spec.cell_key,
+                    spec.framework,
+                    spec.workload,
+                    json.dumps(spec.workload_args, sort_keys=True),
+                    spec.mode.name,
+                    json.dumps(spec.mode.knobs, sort_keys=True),
+                    spec.device_label,
+                    spec.gpu_index,
+                    environment.get("host"),
+                    gpu_arch,
+                    gpu_name,
+                    spec.batch_size,
+                    spec.image_size,
+                    spec.warmup,
+                    spec.iterations,
+                    spec.seed,
+                    spec.repeat,
+                    result.status,
+                    result.error,
+                    result.weights_hash,
+                    result.energy_j,
+                    result.wall_s,
+                    json.dumps(result.knobs_applied, sort_keys=True, default=str),
+                    env_id,
+                    json.dumps(spec.to_dict(), sort_keys=True),
+                ),
+            )
+            trial_id = int(cursor.lastrowid)
+            losses = result.losses or [None] * len(result.times_ms)
+            conn.executemany(
+                "INSERT INTO iterations(trial_id, iteration, time_ms, loss) VALUES (?, ?, ?, ?)",
+                [
+                    (trial_id, i, t, loss)
+                    for i, (t, loss) in enumerate(zip(result.times_ms, losses, strict=False))
+                ],
+            )
+        return trial_id
+
+    def done_cells(self) -> set[str]:
+        """Cell keys that already have a successful trial."""
+        rows = self._conn.execute("SELECT cell_key FROM trials WHERE status = ?", (STATUS_OK,))
+        return {row[0] for row in rows}
+
+    def trials(self) -> pd.DataFrame:
+        """All trials, one row each (columns as in the ``trials`` table)."""
+        return pd.read_sql_query("SELECT * FROM trials ORDER BY id", self._conn)
+
+    def iterations(self) -> pd.DataFrame:
+        """Timed iterations of successful trials: trial columns plus iteration, time_ms, loss."""
+        return pd.read_sql_query(
+            """SELECT t.id AS trial_id, t.framework, t.workload, t.workload_args, t.mode,
+                      t.device, t.host, t.gpu_arch, t.gpu_name, t.batch_size, t.image_size,
+                      t.repeat, i.iteration, i.time_ms, i.loss
+               FROM iterations i JOIN trials t ON t.id = i.trial_id
+               WHERE t.status = ? ORDER BY t.id, i.iteration""",
+            self._conn,
+            params=(STATUS_OK,),
+        )
+
+    def environment(self, env_id: str) -> dict[str, Any]:
+        """One stored fingerprint."""
+        row = self._conn.execute("SELECT data FROM environments WHERE id = ?", (env_id,)).fetchone()
+        return json.loads(row[0]) if row else {}

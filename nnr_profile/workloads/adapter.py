@@ -1,0 +1,92 @@
+"""Framework adapters: how to set a mode, seed, build, step, synchronise, time and hash weights.
+
+A trial talks to a framework only through its adapter, so the trial has no framework branches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any, Protocol
+
+from nnr_profile.errors import MissingDependencyError
+from nnr_profile.profiler.collectors.timing import IterationTimer
+from nnr_profile.profiler.determinism import Mode
+from nnr_profile.workloads.registry import Workload
+
+INSTALL_HINTS = {
+    "torch": "pip install 'nnr-profile[torch]'  (or: pip install torch torchvision)",
+    "tf": "pip install 'nnr-profile[tf]'  (or: pip install tensorflow)",
+}
+FRAMEWORK_MODULES = {"torch": "torch", "tf": "tensorflow"}
+ADAPTER_MODULES = {
+    "torch": "nnr_profile.workloads.torch.adapter",
+}
+
+
+class TrainingSession(Protocol):
+    """A built workload ready to train on synthetic batches already on the device."""
+
+    def step(self) -> Any:
+        """One training iteration (forward, loss, backward, optimizer); returns a loss handle."""
+
+    def loss_value(self, handle: Any) -> float:
+        """The float loss behind a handle from `step` (may synchronise)."""
+
+    def sync(self) -> None:
+        """Wait until all queued device work has finished."""
+
+    def timer(self) -> IterationTimer:
+        """A fresh per-iteration timer suited to the device."""
+
+    def weights_hash(self) -> str:
+        """SHA-256 over the raw bytes of every parameter and buffer, in a fixed order."""
+
+
+class FrameworkAdapter(Protocol):
+    """Everything framework-specific a trial needs."""
+
+    name: str
+
+    def apply_mode(self, mode: Mode) -> dict[str, object]:
+        """Apply the mode's knobs in this process; return what was set."""
+
+    def seed(self, seed: int) -> None:
+        """Seed every generator the framework uses."""
+
+    def prepare(
+        self,
+        workload: Workload,
+        args: dict,
+        mode: Mode,
+        batch_size: int,
+        input_shape: tuple[int, ...],
+        device: str,
+    ) -> TrainingSession:
+        """Build the model, optimizer and a synthetic batch on `device` ('cpu' or 'cuda')."""
+
+    def environment(self) -> dict[str, Any]:
+        """Framework versions and its CUDA/cuDNN build, for the fingerprint."""
+
+
+def framework_available(framework: str) -> bool:
+    """Whether the framework's package and its adapter can be imported (without importing them)."""
+    return (
+        framework in ADAPTER_MODULES
+        and importlib.util.find_spec(FRAMEWORK_MODULES[framework]) is not None
+    )
+
+
+def require_framework(framework: str) -> None:
+    """Raise a MissingDependencyError naming the install command when `framework` is absent."""
+    if not framework_available(framework):
+        raise MissingDependencyError(
+            f"framework {framework!r} is not installed; install it with: {INSTALL_HINTS[framework]}"
+        )
+
+
+def get_adapter(framework: str) -> FrameworkAdapter:
+    """The adapter for `framework` (imports the framework)."""
+    require_framework(framework)
+    module = importlib.import_module(ADAPTER_MODULES[framework])
+    return module.ADAPTER

@@ -1,0 +1,157 @@
+"""The PyTorch adapter: modes, seeds, synthetic batches on the device, one training step."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnr_profile.profiler.collectors.timing import CudaEventTimer, IterationTimer, PerfCounterTimer
+from nnr_profile.profiler.determinism import Mode, apply_torch_mode
+from nnr_profile.workloads.registry import BuildContext, Workload
+
+
+def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}: use sgd, adam or adadelta")
+
+
+class TorchSession:
+    """A torch model, optimizer and one synthetic batch, all on one device."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        device: torch.device,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.inputs = inputs
+        self.targets = targets
+        self.device = device
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def _loss(self, output: Any) -> torch.Tensor:
+        aux = None
+        if hasattr(output, "logits"):  # inception_v3 in training mode
+            output, aux = output.logits, output.aux_logits
+        loss = self.loss_fn(output.reshape(-1, output.shape[-1]), self.targets.reshape(-1))
+        if aux is not None:
+            loss = loss + 0.4 * self.loss_fn(aux, self.targets)
+        return loss
+
+    def step(self) -> torch.Tensor:
+        """One iteration: zero grads, forward, loss, backward, optimizer step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(self.model(self.inputs))
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def loss_value(self, handle: torch.Tensor) -> float:
+        """The loss as a float."""
+        return float(handle.item())
+
+    def sync(self) -> None:
+        """Wait for queued CUDA work (no-op on the CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def timer(self) -> IterationTimer:
+        """CUDA events on a GPU, perf_counter on the CPU."""
+        if self.device.type == "cuda":
+            return CudaEventTimer()
+        return PerfCounterTimer(self.sync)
+
+    def weights_hash(self) -> str:
+        """SHA-256 over names and raw bytes of all parameters and buffers, sorted by name."""
+        digest = hashlib.sha256()
+        state = self.model.state_dict()
+        for name in sorted(state):
+            tensor = state[name].detach().to("cpu").contiguous().reshape(-1)
+            digest.update(name.encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
+
+class TorchAdapter:
+    """PyTorch: apply modes, seed, prepare sessions, report versions."""
+
+    name = "torch"
+
+    def apply_mode(self, mode: Mode) -> dict[str, object]:
+        """Apply the mode's PyTorch knobs."""
+        return apply_torch_mode(mode)
+
+    def seed(self, seed: int) -> None:
+        """Seed Python, NumPy and torch (all devices)."""
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def prepare(
+        self,
+        workload: Workload,
+        args: dict,
+        mode: Mode,
+        batch_size: int,
+        input_shape: tuple[int, ...],
+        device: str,
+    ) -> TorchSession:
+        """Build the model and a synthetic batch on `device`."""
+        torch_device = torch.device("cuda:0" if device == "cuda" else "cpu")
+        ctx = BuildContext(args, mode.name, input_shape, workload.num_classes)
+        model = workload.builder(ctx).to(torch_device).train()
+        optimizer = _optimizer(workload.optimizer, model.parameters(), workload.learning_rate)
+        generator = torch.Generator().manual_seed(1234)
+        if workload.input_kind == "tokens":
+            inputs = torch.randint(
+                0, workload.num_classes, (batch_size, *input_shape), generator=generator
+            )
+            targets = torch.randint(
+                0, workload.num_classes, (batch_size, *input_shape), generator=generator
+            )
+        else:
+            inputs = torch.randn((batch_size, *input_shape), generator=generator)
+            targets = torch.randint(0, workload.num_classes, (batch_size,), generator=generator)
+        return TorchSession(
+            model, optimizer, inputs.to(torch_device), targets.to(torch_device), torch_device
+        )
+
+    def environment(self) -> dict[str, Any]:
+        """torch, torchvision, CUDA and cuDNN versions, and the GPU as torch sees it."""
+        info: dict[str, Any] = {
+            "framework": "torch",
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version()
+            if torch.backends.cudnn.is_available()
+            else None,
+            "cuda_available": torch.cuda.is_available(),
+            "num_threads": torch.get_num_threads(),
+        }
+        try:
+            info["torchvision"] = metadata.version("torchvision")
+        except metadata.PackageNotFoundError:
+            info["torchvision"] = None
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(0)
+            info["torch_device_name"] = torch.cuda.get_device_name(0)
+            info["torch_capability"] = f"{major}.{minor}"
+        return info
+
+
+ADAPTER = TorchAdapter()

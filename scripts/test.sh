@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up, lint, and run the whole test suite (slow end-to-end tests included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
