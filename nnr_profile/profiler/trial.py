@@ -29,7 +29,9 @@ class TrialSpec:
     """What one trial runs: workload, framework, mode, device, sizes, iterations, seed, repeat.
 
     `gpu_index` is the NVML index of the GPU (None on the CPU); the trial process sees that GPU
-    as cuda:0 through CUDA_VISIBLE_DEVICES.
+    as cuda:0 through CUDA_VISIBLE_DEVICES. `collector` names the collector that observes the
+    timed iterations besides `timing` (a kernel profiler runs in trials of its own, so timing
+    trials stay unperturbed).
     """
 
     framework: str
@@ -44,6 +46,7 @@ class TrialSpec:
     repeat: int = 0
     workload_args: dict[str, Any] = field(default_factory=dict)
     host: str = ""
+    collector: str = "timing"
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -83,7 +86,11 @@ class TrialSpec:
 
 @dataclass
 class TrialResult:
-    """Outcome of a trial: raw per-iteration times and losses, weights hash, environment, status."""
+    """Outcome of a trial: raw per-iteration times and losses, weights hash, environment, status.
+
+    `kernels` holds the kernel table of a kernel collector (dicts with name, short_name, calls,
+    total_ns over all timed iterations); `artifacts` the paths of files it kept (traces).
+    """
 
     spec: TrialSpec
     status: str
@@ -95,6 +102,8 @@ class TrialResult:
     energy_j: float | None = None
     error: str | None = None
     wall_s: float | None = None
+    kernels: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""

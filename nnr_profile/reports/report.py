@@ -30,7 +30,8 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
         iterations = store.iterations()
     if trials.empty:
         raise NnrError(f"the store {db_path} holds no trials yet: run 'nnr-profile run' first")
-    table = overhead_table(iterations, trials)
+    timing_trials = trials[trials["collector"] == "timing"]
+    table = overhead_table(iterations[iterations["collector"] == "timing"], timing_trials)
     failures = failure_table(trials)
     if table.empty:
         raise NnrError(

@@ -5,6 +5,8 @@ Tables (times in milliseconds, energy in joules):
 - ``trials``: one row per sweep cell (``cell_key`` unique): spec, status, error, weights hash,
   GPU architecture and name (or 'CPU' and the CPU model), ``energy_j``, ``wall_s``.
 - ``iterations``: ``trial_id, iteration, time_ms, loss``: every timed iteration, raw.
+- ``kernels``: ``trial_id, name, short_name, calls, total_ns``: the kernel table of trials run
+  with a kernel collector (all timed iterations together, nanoseconds).
 - ``environments``: environment fingerprints as JSON, shared by trials.
 - ``meta``: ``schema_version``.
 
@@ -60,6 +62,8 @@ CREATE TABLE IF NOT EXISTS trials (
     wall_s REAL,
     knobs_applied TEXT,
     environment_id TEXT REFERENCES environments(id),
+    collector TEXT NOT NULL DEFAULT 'timing',
+    artifacts TEXT,
     spec TEXT NOT NULL,
     finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -69,6 +73,14 @@ CREATE TABLE IF NOT EXISTS iterations (
     time_ms REAL NOT NULL,
     loss REAL,
     PRIMARY KEY (trial_id, iteration)
+);
+CREATE TABLE IF NOT EXISTS kernels (
+    trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    short_name TEXT,
+    calls INTEGER NOT NULL,
+    total_ns INTEGER NOT NULL,
+    PRIMARY KEY (trial_id, name)
 );
 """
 
@@ -90,7 +102,7 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA journal_mode = WAL")
             if create:
-                with self._write() as conn:
+                with self.transaction() as conn:
                     conn.executescript(SCHEMA)
                     conn.execute(
                         "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
@@ -125,7 +137,7 @@ class Store:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken before reading so concurrent writers queue, not fail."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
@@ -143,7 +155,7 @@ class Store:
             environment = {**host_fingerprint(spec.gpu_index), **environment}
         gpu_arch, gpu_name = device_identity(environment)
         env_id = fingerprint_id(environment)
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO environments(id, data) VALUES (?, ?)",
                 (env_id, json.dumps(environment, sort_keys=True, default=str)),
@@ -153,9 +165,9 @@ class Store:
                 """INSERT INTO trials(cell_key, framework, workload, workload_args, mode,
                    mode_knobs, device, gpu_index, host, gpu_arch, gpu_name, batch_size,
                    image_size, warmup, iterations, seed, repeat, status, error, weights_hash,
-                   energy_j, wall_s, knobs_applied, environment_id, spec)
+                   energy_j, wall_s, knobs_applied, environment_id, collector, artifacts, spec)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                           ?)""",
+                           ?, ?, ?)""",
                 (
                     spec.cell_key,
                     spec.framework,
@@ -181,6 +193,8 @@ class Store:
                     result.wall_s,
                     json.dumps(result.knobs_applied, sort_keys=True, default=str),
                     env_id,
+                    spec.collector,
+                    json.dumps(result.artifacts),
                     json.dumps(spec.to_dict(), sort_keys=True),
                 ),
             )
@@ -193,7 +207,20 @@ class Store:
                     for i, (t, loss) in enumerate(zip(result.times_ms, losses, strict=False))
                 ],
             )
+            conn.executemany(
+                "INSERT INTO kernels(trial_id, name, short_name, calls, total_ns) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (trial_id, k["name"], k.get("short_name"), int(k["calls"]), int(k["total_ns"]))
+                    for k in result.kernels
+                ],
+            )
         return trial_id
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open SQLite connection (for read queries by report code)."""
+        return self._conn
 
     def done_cells(self) -> set[str]:
         """Cell keys that already have a successful trial."""
@@ -209,9 +236,21 @@ class Store:
         return pd.read_sql_query(
             """SELECT t.id AS trial_id, t.framework, t.workload, t.workload_args, t.mode,
                       t.device, t.host, t.gpu_arch, t.gpu_name, t.batch_size, t.image_size,
-                      t.repeat, i.iteration, i.time_ms, i.loss
+                      t.repeat, t.collector, i.iteration, i.time_ms, i.loss
                FROM iterations i JOIN trials t ON t.id = i.trial_id
                WHERE t.status = ? ORDER BY t.id, i.iteration""",
+            self._conn,
+            params=(STATUS_OK,),
+        )
+
+    def kernels(self) -> pd.DataFrame:
+        """Kernel tables of successful trials: trial columns plus name, short_name, calls, total_ns."""
+        return pd.read_sql_query(
+            """SELECT t.id AS trial_id, t.framework, t.workload, t.workload_args, t.mode,
+                      t.device, t.gpu_arch, t.gpu_name, t.batch_size, t.image_size, t.repeat,
+                      t.collector, t.iterations, k.name, k.short_name, k.calls, k.total_ns
+               FROM kernels k JOIN trials t ON t.id = k.trial_id
+               WHERE t.status = ? ORDER BY t.id, k.total_ns DESC""",
             self._conn,
             params=(STATUS_OK,),
         )
