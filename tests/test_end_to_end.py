@@ -9,8 +9,8 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import TINY, cli_env, run_cli
+
 from nnr_profile.reports.overhead import OVERHEAD_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -40,9 +40,25 @@ def test_run_then_report_writes_every_file(db, tmp_path):
 
 def test_calibrate_recovers_a_large_injected_overhead(db, tmp_path):
     proc = run_cli(
-        "run", "--model", "calibrate", "--workload-arg", "overhead=1.0", "--workload-arg",
-        "layers=4", "--gpu", "cpu", "--batch-size", "64", "--iterations", "30", "--warmup", "5",
-        "--repeats", "2", "--db", str(db),
+        "run",
+        "--model",
+        "calibrate",
+        "--workload-arg",
+        "overhead=1.0",
+        "--workload-arg",
+        "layers=4",
+        "--gpu",
+        "cpu",
+        "--batch-size",
+        "64",
+        "--iterations",
+        "30",
+        "--warmup",
+        "5",
+        "--repeats",
+        "2",
+        "--db",
+        str(db),
     )
     assert proc.returncode == 0, proc.stderr
     proc = run_cli("report", "--db", str(db), "--out", str(tmp_path / "r"))
@@ -55,8 +71,15 @@ def test_calibrate_recovers_a_large_injected_overhead(db, tmp_path):
 
 def test_failing_and_hanging_trials_are_stored_and_the_sweep_goes_on(db):
     proc = run_cli(
-        "run", "--model", "raises_when_deterministic,hangs,crashes,mlp", *TINY,
-        "--timeout", "20", "--db", str(db), plugins=True,
+        "run",
+        "--model",
+        "raises_when_deterministic,hangs,crashes,mlp",
+        *TINY,
+        "--timeout",
+        "20",
+        "--db",
+        str(db),
+        plugins=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -72,10 +95,26 @@ def test_failing_and_hanging_trials_are_stored_and_the_sweep_goes_on(db):
 
 
 def test_a_sweep_killed_with_sigkill_resumes_without_duplicates(db):
-    args = [sys.executable, "-m", "nnr_profile.cli", "run", "--model", "mlp,lenet", *TINY,
-            "--repeats", "2", "--db", str(db)]
-    victim = subprocess.Popen(args, env=cli_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "nnr_profile.cli",
+        "run",
+        "--model",
+        "mlp,lenet",
+        *TINY,
+        "--repeats",
+        "2",
+        "--db",
+        str(db),
+    ]
+    victim = subprocess.Popen(
+        args,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline:
         if db.exists() and len(_trials(db)) >= 2:
@@ -99,9 +138,23 @@ def test_a_sweep_killed_with_sigkill_resumes_without_duplicates(db):
 def test_two_sweeps_write_one_store_at_once(db):
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "nnr_profile.cli", "run", "--model", model, *TINY,
-             "--repeats", "2", "--db", str(db)],
-            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "nnr_profile.cli",
+                "run",
+                "--model",
+                model,
+                *TINY,
+                "--repeats",
+                "2",
+                "--db",
+                str(db),
+            ],
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for model in ("mlp", "lenet")
     ]

@@ -244,7 +244,7 @@ class Store:
         )
 
     def kernels(self) -> pd.DataFrame:
-        """Kernel tables of successful trials: trial columns plus name, short_name, calls, total_ns."""
+        """Kernel tables of successful trials: trial columns, name, short_name, calls, total_ns."""
         return pd.read_sql_query(
             """SELECT t.id AS trial_id, t.framework, t.workload, t.workload_args, t.mode,
                       t.device, t.gpu_arch, t.gpu_name, t.batch_size, t.image_size, t.repeat,
