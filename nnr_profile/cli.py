@@ -147,6 +147,14 @@ def env_command(gpu_index: int | None) -> None:
     show_default=True,
     help="Seconds before a trial is killed and stored as timed out.",
 )
+@click.option(
+    "--collector",
+    "collectors",
+    default="timing",
+    show_default=True,
+    help="Comma-separated: timing plus kernel collectors torch-profiler, nsys, nvprof "
+    "(each runs in trials of its own; traces kept next to --db in traces/).",
+)
 @click.option("--force", is_flag=True, help="Redo cells already in the store.")
 @DB_OPTION
 def run_command(
@@ -162,6 +170,7 @@ def run_command(
     workload_args: tuple[str, ...],
     seed: int,
     timeout_s: float,
+    collectors: str,
     force: bool,
     db: str,
 ) -> None:
@@ -175,7 +184,9 @@ def run_command(
       nnr-profile run --model resnet50 --gpu all
       nnr-profile run --model resnet18,smallcnn --gpu cpu --batch-size 4 --image-size 32
       nnr-profile run --model calibrate --workload-arg overhead=0.2 --modes default,deterministic
+      nnr-profile run --model resnet50 --collector timing,torch-profiler
     """
+    from nnr_profile.profiler.collectors.base import parse_collectors
     from nnr_profile.profiler.determinism import parse_modes
     from nnr_profile.profiler.sweep import SweepSpec, plan_sweep, resolve_devices, run_sweep
     from nnr_profile.progress import sweep_progress
@@ -196,6 +207,7 @@ def run_command(
         seed=seed,
         workload_args=parse_workload_args(workload_args),
         timeout_s=timeout_s,
+        collectors=tuple(parse_collectors(collectors)),
     )
     total = sum(len(cells) for cells in plan_sweep(spec).values())
     for note in [*selection.notes, choice.note]:

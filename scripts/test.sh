@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install-nsys.sh
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

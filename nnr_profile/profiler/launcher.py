@@ -12,8 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from nnr_profile.profiler.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
 from nnr_profile.profiler.determinism import mode_env
-from nnr_profile.profiler.trial import STATUS_FAILED, STATUS_TIMEOUT, TrialResult, TrialSpec
+from nnr_profile.profiler.trial import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_TIMEOUT,
+    TrialResult,
+    TrialSpec,
+)
 
 STDERR_TAIL_CHARS = 2000
 
@@ -32,9 +39,43 @@ def trial_environment(spec: TrialSpec, base: dict[str, str] | None = None) -> di
     return env
 
 
-def launch_trial(spec: TrialSpec, timeout_s: float | None = None) -> TrialResult:
-    """Run `spec` in its own process; kill it (and its children) after `timeout_s` seconds."""
+def launch_trial(
+    spec: TrialSpec, timeout_s: float | None = None, artifact_dir: Path | None = None
+) -> TrialResult:
+    """Run `spec` in its own process; kill it (and its children) after `timeout_s` seconds.
+
+    A collector other than `timing` may wrap the process (nsys, nvprof) and keeps its files in
+    `artifact_dir` (default: the system's temporary folder).
+    """
     began = time.perf_counter()
+    collector = get_collector(spec.collector)
+    folder = Path(artifact_dir or tempfile.gettempdir()).resolve()
+    base = artifact_base(spec, folder)
+    if spec.collector != "timing":
+        folder.mkdir(parents=True, exist_ok=True)
+    result = _launch(
+        spec,
+        timeout_s,
+        collector.command_prefix(base),
+        {**collector.environment(), ARTIFACT_DIR_ENV: str(folder)},
+        began,
+    )
+    if result.status == STATUS_OK:
+        try:
+            collector.finish(result, base)
+        except Exception as exc:
+            result.status = STATUS_FAILED
+            result.error = f"collector {spec.collector} could not read its capture: {exc}"
+    return result
+
+
+def _launch(
+    spec: TrialSpec,
+    timeout_s: float | None,
+    prefix: list[str],
+    extra_env: dict[str, str],
+    began: float,
+) -> TrialResult:
     with tempfile.TemporaryDirectory(prefix="nnr-trial-") as tmp:
         spec_path = Path(tmp, "spec.json")
         result_path = Path(tmp, "result.json")
@@ -43,13 +84,14 @@ def launch_trial(spec: TrialSpec, timeout_s: float | None = None) -> TrialResult
         with open(stderr_path, "w+b") as stderr:
             process = subprocess.Popen(
                 [
+                    *prefix,
                     sys.executable,
                     "-m",
                     "nnr_profile.profiler.trial",
                     str(spec_path),
                     str(result_path),
                 ],
-                env=trial_environment(spec),
+                env={**trial_environment(spec), **extra_env},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from nnr_profile.errors import UsageError
-from nnr_profile.profiler.collectors.nvml import list_gpus
+from nnr_profile.profiler.collectors.base import get_collector
+from nnr_profile.profiler.collectors.nvml import gpu_info, list_gpus
 from nnr_profile.profiler.determinism import Mode
 from nnr_profile.profiler.launcher import launch_trial
 from nnr_profile.profiler.trial import TrialResult, TrialSpec
@@ -75,6 +76,7 @@ class SweepSpec:
     seed: int = 0
     workload_args: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = 1800.0
+    collectors: tuple[str, ...] = ("timing",)
 
     def __post_init__(self) -> None:
         for name, value, low in (
@@ -93,7 +95,11 @@ class SweepSpec:
 
 
 def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
-    """Trials per device, in run order: repeat, then workload, then mode (interleaved)."""
+    """Trials per device, in run order: repeat, workload, collector, then mode (interleaved).
+
+    Kernel collectors (anything but `timing`) run once per workload, mode and device, in
+    repeat 0, in trials of their own.
+    """
     host = socket.gethostname()
     per_workload: list[tuple[tuple[str, str], dict[str, Any], int]] = []
     used_keys: set[str] = set()
@@ -111,28 +117,35 @@ def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
             f"--workload-arg {', '.join(unused)} is not an argument of any selected model; "
             "'nnr-profile list' shows each model's arguments"
         )
+    gpus = [None if device is None else gpu_info(device) for device in spec.devices]
+    for name in spec.collectors:
+        for framework in {framework for (framework, _), _, _ in per_workload}:
+            get_collector(name).check(framework, gpus)
     plan: dict[int | None, list[TrialSpec]] = {}
     for device in spec.devices:
         cells = plan.setdefault(device, [])
         for repeat in range(spec.repeats):
             for (framework, name), args, batch_size in per_workload:
-                for mode in spec.modes:
-                    cells.append(
-                        TrialSpec(
-                            framework=framework,
-                            workload=name,
-                            mode=mode,
-                            gpu_index=device,
-                            batch_size=batch_size,
-                            image_size=spec.image_size,
-                            warmup=spec.warmup,
-                            iterations=spec.iterations,
-                            seed=spec.seed,
-                            repeat=repeat,
-                            workload_args=args,
-                            host=host,
+                collectors = spec.collectors if repeat == 0 else ("timing",)
+                for collector in collectors:
+                    for mode in spec.modes:
+                        cells.append(
+                            TrialSpec(
+                                framework=framework,
+                                workload=name,
+                                mode=mode,
+                                gpu_index=device,
+                                batch_size=batch_size,
+                                image_size=spec.image_size,
+                                warmup=spec.warmup,
+                                iterations=spec.iterations,
+                                seed=spec.seed,
+                                repeat=repeat,
+                                workload_args=args,
+                                host=host,
+                                collector=collector,
+                            )
                         )
-                    )
     return plan
 
 
@@ -158,6 +171,7 @@ def run_sweep(
     from nnr_profile.reports.store import Store
 
     plan = plan_sweep(spec)
+    artifact_dir = Path(db_path).resolve().parent / "traces"
     with Store(db_path) as store:
         done = set() if force else store.done_cells()
     outcome = SweepOutcome()
@@ -174,7 +188,7 @@ def run_sweep(
                         if on_progress:
                             on_progress(cell, None)
                         continue
-                    result = launch_trial(cell, spec.timeout_s)
+                    result = launch_trial(cell, spec.timeout_s, artifact_dir)
                     store.record(result)
                     with lock:
                         outcome.ran += 1

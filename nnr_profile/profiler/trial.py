@@ -12,9 +12,11 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nnr_profile.profiler.determinism import Mode, mode_env
@@ -132,6 +134,7 @@ def run_trial(spec: TrialSpec) -> TrialResult:
 
 
 def _run(spec: TrialSpec, result: TrialResult) -> None:
+    from nnr_profile.profiler.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
     from nnr_profile.profiler.collectors.nvml import EnergyMeter
     from nnr_profile.profiler.env import host_fingerprint
     from nnr_profile.workloads.adapter import get_adapter
@@ -161,20 +164,25 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
         session.step()
     session.sync()
 
+    collector = get_collector(spec.collector)
     timer = session.timer()
     energy = EnergyMeter(spec.gpu_index)
     handles = []
     energy.start()
-    for _ in range(spec.iterations):
-        timer.start()
-        handles.append(session.step())
-        timer.stop()
-    session.sync()
+    with collector.timed_region(spec):
+        for index in range(spec.iterations):
+            with collector.iteration(index):
+                timer.start()
+                handles.append(session.step())
+                timer.stop()
+        session.sync()
     energy.stop()
     result.times_ms = timer.times_ms()
     result.energy_j = energy.energy_j
     result.losses = [session.loss_value(h) for h in handles]
     result.weights_hash = session.weights_hash()
+    folder = Path(os.environ.get(ARTIFACT_DIR_ENV) or tempfile.gettempdir())
+    collector.collect(result, artifact_base(spec, folder))
 
 
 def main(argv: list[str]) -> int:

@@ -35,8 +35,12 @@ OVERHEAD_COLUMNS = [
 ]
 
 
-def _device_kind(label: str) -> str:
-    return "cpu" if label == "cpu" else "cuda"
+def group_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` ready to group on GROUP_COLUMNS: device 'cpu'/'cuda', image_size 0 when unset."""
+    return frame.assign(
+        device=frame["device"].map(lambda label: "cpu" if label == "cpu" else "cuda"),
+        image_size=frame["image_size"].fillna(0).astype(int),
+    )
 
 
 def comparisons(modes: list[str]) -> list[tuple[str, str]]:
@@ -66,8 +70,7 @@ def overhead_table(
     """
     if iterations.empty:
         return pd.DataFrame(columns=OVERHEAD_COLUMNS)
-    data = iterations.assign(device=iterations["device"].map(_device_kind))
-    data = data.assign(image_size=data["image_size"].fillna(0).astype(int))
+    data = group_keys(iterations)
     failed = _failed_counts(trials)
     rows = []
     for key, group in data.groupby(GROUP_COLUMNS, sort=True, dropna=False):

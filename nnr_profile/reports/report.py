@@ -9,6 +9,7 @@ import pandas as pd
 
 from nnr_profile.errors import NnrError
 from nnr_profile.reports.export import write_tables
+from nnr_profile.reports.kernels import write_kernel_report
 from nnr_profile.reports.overhead import failure_table, overhead_table
 from nnr_profile.reports.plots import overhead_figure, save_figure
 from nnr_profile.reports.store import Store
@@ -24,10 +25,15 @@ class Report:
 
 
 def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
-    """Read the store at `db_path` and write overhead.{csv,md,tex,png,pdf} into `out_dir`."""
+    """Read the store at `db_path` and write the report files into `out_dir`.
+
+    overhead.{csv,md,tex,png,pdf} always; kernels.csv, attribution.csv and
+    attribution.{png,pdf} when kernel collectors ran; failures.csv when trials failed.
+    """
     with Store(db_path, create=False) as store:
         trials = store.trials()
         iterations = store.iterations()
+        kernels = store.kernels()
     if trials.empty:
         raise NnrError(f"the store {db_path} holds no trials yet: run 'nnr-profile run' first")
     timing_trials = trials[trials["collector"] == "timing"]
@@ -44,6 +50,8 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
     report = Report(table, failures)
     report.files += write_tables(table, out / "overhead")
     report.files += save_figure(overhead_figure(table), out / "overhead")
+    if not kernels.empty:
+        report.files += write_kernel_report(kernels, out)
     if not failures.empty:
         path = out / "failures.csv"
         failures.to_csv(path, index=False)
