@@ -49,8 +49,8 @@ def overhead_figure(table: pd.DataFrame) -> plt.Figure:
             )
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(x, workloads, rotation=30, ha="right")
-        ax.set_ylabel("overhead (%)")
-        ax.set_title(f"{framework}: {mode} vs {baseline} (median per-iteration time, 95 % CI)")
+        ax.set_ylabel("overhead of median\niteration time (%)")
+        ax.set_title(f"{framework}: {mode} vs {baseline}, whiskers = 95 % CI", fontsize="medium")
         ax.legend(fontsize="small", title="GPU architecture", title_fontsize="small")
     fig.tight_layout()
     return fig
