@@ -155,6 +155,35 @@ def env_command(gpu_index: int | None) -> None:
     help="Comma-separated: timing plus kernel collectors torch-profiler, nsys, nvprof "
     "(each runs in trials of its own; traces kept next to --db in traces/).",
 )
+@click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm", "submitit-local"]),
+    default="local",
+    show_default=True,
+    help="Where trials run: here, as a Slurm job array (one task and GPU per trial), or "
+    "through submitit's local executor (the cluster path on this machine).",
+)
+@click.option("--partition", default=None, help="Slurm partition (needed with --launcher slurm).")
+@click.option("--constraint", default=None, help="Slurm --constraint, e.g. a GPU feature.")
+@click.option(
+    "--gpus-per-node",
+    type=int,
+    default=None,
+    help="GPUs each Slurm task reserves [default: 1]; the trial uses the first.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Shared folder for shards, job logs and traces [default: the folder of --db].",
+)
+@click.option("--no-wait", is_flag=True, help="Submit, print the job ids and return.")
+@click.option(
+    "--task-python",
+    default=None,
+    metavar="COMMAND",
+    help="How Slurm tasks start Python, e.g. 'apptainer exec --nv nnr.sif python'.",
+)
 @click.option("--force", is_flag=True, help="Redo cells already in the store.")
 @DB_OPTION
 def run_command(
@@ -171,6 +200,13 @@ def run_command(
     seed: int,
     timeout_s: float,
     collectors: str,
+    launcher: str,
+    partition: str | None,
+    constraint: str | None,
+    gpus_per_node: int | None,
+    results_dir: str | None,
+    no_wait: bool,
+    task_python: str | None,
     force: bool,
     db: str,
 ) -> None:
@@ -185,16 +221,28 @@ def run_command(
       nnr-profile run --model resnet18,smallcnn --gpu cpu --batch-size 4 --image-size 32
       nnr-profile run --model calibrate --workload-arg overhead=0.2 --modes default,deterministic
       nnr-profile run --model resnet50 --collector timing,torch-profiler
+      nnr-profile run --model resnet50 --launcher slurm --partition gpu --constraint a100
     """
+    from nnr_profile.profiler.cluster import LaunchConfig
     from nnr_profile.profiler.collectors.base import parse_collectors
-    from nnr_profile.profiler.determinism import parse_modes
-    from nnr_profile.profiler.sweep import SweepSpec, plan_sweep, resolve_devices, run_sweep
+    from nnr_profile.profiler.determinism import parse_modes, same_as_default_note
+    from nnr_profile.profiler.sweep import SweepSpec, plan_sweep, run_sweep
     from nnr_profile.progress import sweep_progress
     from nnr_profile.workloads.registry import parse_workload_args
     from nnr_profile.workloads.selection import select_workloads
 
+    launch = LaunchConfig(
+        launcher=launcher,
+        gpu=gpu,
+        partition=partition,
+        constraint=constraint,
+        gpus_per_node=gpus_per_node,
+        results_dir=results_dir,
+        wait=not no_wait,
+        task_python=task_python,
+    )
     selection = select_workloads(model, framework)
-    choice = resolve_devices(gpu)
+    choice = launch.devices()
     spec = SweepSpec(
         workloads=selection.workloads,
         modes=tuple(parse_modes(modes)),
@@ -210,11 +258,25 @@ def run_command(
         collectors=tuple(parse_collectors(collectors)),
     )
     total = sum(len(cells) for cells in plan_sweep(spec).values())
-    for note in [*selection.notes, choice.note]:
+    skip_notes = [
+        same_as_default_note(f, list(spec.modes)) for f in sorted({f for f, _ in spec.workloads})
+    ]
+    for note in [*selection.notes, choice.note, *skip_notes]:
         if note:
             click.echo(note, err=True)
-    with sweep_progress(total) as on_progress:
-        outcome = run_sweep(spec, db, force=force, on_progress=on_progress)
+    if launch.is_cluster:
+        from nnr_profile.profiler.cluster import finish_sweep, submit_sweep
+
+        submission = submit_sweep(spec, launch, db, force=force)
+        click.echo(submission.summary(), err=True)
+        if not launch.wait:
+            click.echo(submission.next_steps(db))
+            return
+        with sweep_progress(total) as on_progress:
+            outcome = finish_sweep(submission, db, on_progress)
+    else:
+        with sweep_progress(total) as on_progress:
+            outcome = run_sweep(spec, db, force=force, on_progress=on_progress)
     click.echo(
         f"{outcome.ran} trial(s) run, {outcome.skipped} already in the store, "
         f"{len(outcome.failed)} failed; results in {db}"
@@ -229,7 +291,13 @@ def run_command(
 
 
 @cli.command("report")
-@DB_OPTION
+@click.option(
+    "--db",
+    type=click.Path(),
+    default=str(Path("nnr-results") / "nnr.db"),
+    show_default=True,
+    help="SQLite results store, or a folder of shards (e.g. nnr-results/shards).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -243,13 +311,21 @@ def report_command(db: str, out: str) -> None:
     \b
     Example:
       nnr-profile report --db nnr-results/nnr.db --out nnr-results/report
+      nnr-profile report --db nnr-results/shards    # the shards of a cluster sweep
     """
     from nnr_profile.reports.export import display_table
     from nnr_profile.reports.report import write_report
 
     report = write_report(db, out)
-    click.echo(display_table(report.overhead).to_markdown(index=False))
-    if report.overhead["noisy"].any():
+    if not report.overhead.empty:
+        click.echo(display_table(report.overhead).to_markdown(index=False))
+    if report.variability is not None:
+        from nnr_profile.reports.variability import display_variability
+
+        click.echo(display_variability(report.variability).to_markdown(index=False))
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    if not report.overhead.empty and report.overhead["noisy"].any():
         click.echo(
             "warning: rows marked noisy have IQR/median above 10 %: more iterations or a quieter "
             "machine would tighten them",
@@ -261,9 +337,15 @@ def report_command(db: str, out: str) -> None:
 
 
 def _register_commands() -> None:
+    from nnr_profile.analysis_cli import analyze, variability_command, verify_command
+    from nnr_profile.merge_cli import merge
     from nnr_profile.trace_cli import trace
 
     cli.add_command(trace)
+    cli.add_command(merge)
+    cli.add_command(verify_command)
+    cli.add_command(variability_command)
+    cli.add_command(analyze)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from nnr_profile.errors import UsageError
+from nnr_profile.profiler import determinism
 from nnr_profile.profiler.determinism import (
     KNOBS,
     MODES,
@@ -41,9 +42,10 @@ def test_unknown_mode_is_a_usage_error(text):
         parse_modes(text)
 
 
-def test_mode_env_sets_cublas_and_tf_variables():
+def test_mode_env_sets_cublas_and_tf_variables(monkeypatch):
     assert mode_env(MODES["default"], "torch") == {}
     assert mode_env(MODES["deterministic"], "torch") == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    monkeypatch.setattr(determinism, "tf_has_op_determinism", lambda: False)  # TF < 2.8
     tf_env = mode_env(MODES["deterministic"], "tf")
     assert tf_env["TF_DETERMINISTIC_OPS"] == "1"
     assert tf_env["TF_CUDNN_DETERMINISTIC"] == "1"

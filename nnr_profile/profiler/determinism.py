@@ -13,8 +13,11 @@ so `mode_env` is applied by the launcher to the trial's process environment, and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
 
 from nnr_profile.errors import UsageError
 
@@ -28,6 +31,21 @@ KNOBS: dict[str, str] = {
 }
 
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+
+FRAMEWORK_KNOBS: dict[str, frozenset[str]] = {
+    "torch": frozenset(KNOBS) - {"tf_op_determinism"},
+    "tf": frozenset({"tf_op_determinism", "cublas_workspace"}),
+}
+"""The knobs each framework reads; a mode that turns none of them on equals `default` there."""
+
+TF_DISTRIBUTIONS = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-gpu",
+    "tensorflow-macos",
+    "tf-nightly",
+)
+TF_OP_DETERMINISM_SINCE = (2, 8)
 
 
 @dataclass(frozen=True)
@@ -98,12 +116,51 @@ def parse_modes(text: str) -> list[Mode]:
     return modes
 
 
+def same_as_default(mode: Mode, framework: str) -> bool:
+    """Whether `mode` sets nothing `framework` reads, so it would measure `default` again.
+
+    TensorFlow's `fast` is the case in point: TF autotunes cuDNN by default, and
+    `cudnn_benchmark` is a PyTorch knob.
+    """
+    return mode.name != "default" and not any(mode.is_on(k) for k in FRAMEWORK_KNOBS[framework])
+
+
+def same_as_default_note(framework: str, modes: list[Mode]) -> str | None:
+    """A line for the user naming the modes not run for `framework` because they equal default."""
+    skipped = [mode.name for mode in modes if same_as_default(mode, framework)]
+    if not skipped:
+        return None
+    why = "TensorFlow autotunes already" if framework == "tf" else "it reads none of these knobs"
+    return (
+        f"{framework}: {', '.join(skipped)} = default ({why}); not measured twice, so "
+        f"{framework} rows compare with default only"
+    )
+
+
+@cache
+def tf_has_op_determinism() -> bool:
+    """Whether the installed TensorFlow (read from its metadata, not imported) is 2.8 or newer."""
+    for name in TF_DISTRIBUTIONS:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        numbers = re.findall(r"\d+", version)[:2]
+        return tuple(int(n) for n in numbers) >= TF_OP_DETERMINISM_SINCE
+    return False
+
+
 def mode_env(mode: Mode, framework: str) -> dict[str, str]:
-    """Environment variables the mode needs before the framework starts (empty when none)."""
+    """Environment variables the mode needs before the framework starts (empty when none).
+
+    TensorFlow gets TF_DETERMINISTIC_OPS / TF_CUDNN_DETERMINISTIC only where it is older than
+    2.8; newer versions are made deterministic by `apply_tf_mode` (enable_op_determinism), so
+    a workload that sets no knob (calibrate) stays untouched.
+    """
     env: dict[str, str] = {}
     if mode.is_on("cublas_workspace"):
         env["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE_CONFIG
-    if framework == "tf" and mode.is_on("tf_op_determinism"):
+    if framework == "tf" and mode.is_on("tf_op_determinism") and not tf_has_op_determinism():
         env["TF_DETERMINISTIC_OPS"] = "1"
         env["TF_CUDNN_DETERMINISTIC"] = "1"
     return env
@@ -150,5 +207,7 @@ def apply_tf_mode(mode: Mode) -> dict[str, object]:
             enable()
             applied["op_determinism"] = "tf.config.experimental.enable_op_determinism"
         else:
-            applied["op_determinism"] = "TF_DETERMINISTIC_OPS=1 (TF without enable_op_determinism)"
+            applied["op_determinism"] = "environment (TF without enable_op_determinism)"
+            for name in ("TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC"):
+                applied[name] = os.environ.get(name)
     return applied

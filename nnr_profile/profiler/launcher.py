@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from nnr_profile.profiler.child import child_environment, launch_child
 from nnr_profile.profiler.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
-from nnr_profile.profiler.determinism import mode_env
-from nnr_profile.profiler.trial import (
-    STATUS_FAILED,
-    STATUS_OK,
-    STATUS_TIMEOUT,
-    TrialResult,
-    TrialSpec,
-)
-
-STDERR_TAIL_CHARS = 2000
-
-
-def trial_environment(spec: TrialSpec, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment for `spec`: mode variables, GPU pinning, hash seed."""
-    env = dict(os.environ if base is None else base)
-    env.update(mode_env(spec.mode, spec.framework))
-    if spec.gpu_index is None:
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    else:
-        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-        env["CUDA_VISIBLE_DEVICES"] = str(spec.gpu_index)
-    env["PYTHONHASHSEED"] = str(spec.seed)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
+from nnr_profile.profiler.trial import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
 
 
 def launch_trial(
@@ -53,13 +25,20 @@ def launch_trial(
     base = artifact_base(spec, folder)
     if spec.collector != "timing":
         folder.mkdir(parents=True, exist_ok=True)
-    result = _launch(
-        spec,
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed)
+    env.update(collector.environment())
+    env[ARTIFACT_DIR_ENV] = str(folder)
+    outcome = launch_child(
+        "nnr_profile.profiler.trial",
+        spec.to_dict(),
+        env,
         timeout_s,
-        collector.command_prefix(base),
-        {**collector.environment(), ARTIFACT_DIR_ENV: str(folder)},
-        began,
+        prefix=collector.command_prefix(base),
     )
+    if outcome.result is None:
+        error = f"trial {outcome.error}" if outcome.error else None
+        return TrialResult(spec, outcome.status, error=error, wall_s=time.perf_counter() - began)
+    result = TrialResult.from_dict(outcome.result)
     if result.status == STATUS_OK:
         try:
             collector.finish(result, base)
@@ -67,75 +46,3 @@ def launch_trial(
             result.status = STATUS_FAILED
             result.error = f"collector {spec.collector} could not read its capture: {exc}"
     return result
-
-
-def _launch(
-    spec: TrialSpec,
-    timeout_s: float | None,
-    prefix: list[str],
-    extra_env: dict[str, str],
-    began: float,
-) -> TrialResult:
-    with tempfile.TemporaryDirectory(prefix="nnr-trial-") as tmp:
-        spec_path = Path(tmp, "spec.json")
-        result_path = Path(tmp, "result.json")
-        spec_path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
-        stderr_path = Path(tmp, "stderr.txt")
-        with open(stderr_path, "w+b") as stderr:
-            process = subprocess.Popen(
-                [
-                    *prefix,
-                    sys.executable,
-                    "-m",
-                    "nnr_profile.profiler.trial",
-                    str(spec_path),
-                    str(result_path),
-                ],
-                env={**trial_environment(spec), **extra_env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-            )
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                return TrialResult(
-                    spec=spec,
-                    status=STATUS_TIMEOUT,
-                    error=f"trial did not finish within --timeout {timeout_s:g} s and was killed",
-                    wall_s=time.perf_counter() - began,
-                )
-            except BaseException:
-                _kill_group(process)
-                raise
-            stderr.seek(0)
-            tail = stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
-        if result_path.exists():
-            return TrialResult.from_dict(json.loads(result_path.read_text(encoding="utf-8")))
-        return TrialResult(
-            spec=spec,
-            status=STATUS_FAILED,
-            error=_crash_text(process.returncode, tail),
-            wall_s=time.perf_counter() - began,
-        )
-
-
-def _crash_text(returncode: int, stderr_tail: str) -> str:
-    if returncode < 0:
-        try:
-            how = f"killed by signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            how = f"killed by signal {-returncode}"
-    else:
-        how = f"exited with code {returncode}"
-    last = stderr_tail.strip().splitlines()[-1:] if stderr_tail.strip() else []
-    detail = f": {last[0]}" if last else ""
-    return f"trial process {how} before writing a result{detail}"
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()

@@ -16,7 +16,7 @@ from typing import Any
 from nnr_profile.errors import UsageError
 from nnr_profile.profiler.collectors.base import get_collector
 from nnr_profile.profiler.collectors.nvml import gpu_info, list_gpus
-from nnr_profile.profiler.determinism import Mode
+from nnr_profile.profiler.determinism import Mode, same_as_default
 from nnr_profile.profiler.launcher import launch_trial
 from nnr_profile.profiler.trial import TrialResult, TrialSpec
 from nnr_profile.workloads.registry import get_workload
@@ -129,6 +129,8 @@ def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
                 collectors = spec.collectors if repeat == 0 else ("timing",)
                 for collector in collectors:
                     for mode in spec.modes:
+                        if same_as_default(mode, framework):
+                            continue  # e.g. tf `fast`: it would measure `default` again
                         cells.append(
                             TrialSpec(
                                 framework=framework,

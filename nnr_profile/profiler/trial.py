@@ -187,14 +187,12 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
 
 def main(argv: list[str]) -> int:
     """Process entry point: read a spec JSON file, run it, write the result JSON file."""
+    from nnr_profile.profiler.child import write_result
+
     spec_path, result_path = argv
     with open(spec_path, encoding="utf-8") as handle:
         spec = TrialSpec.from_dict(json.load(handle))
-    result = run_trial(spec)
-    tmp_path = f"{result_path}.tmp"
-    with open(tmp_path, "w", encoding="utf-8") as handle:
-        json.dump(result.to_dict(), handle, default=str)
-    os.replace(tmp_path, result_path)
+    write_result(result_path, run_trial(spec).to_dict())
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nnr_profile.profiler.determinism import BASELINE_MODES
+from nnr_profile.profiler.determinism import BASELINE_MODES, MODES, same_as_default_note
 from nnr_profile.reports.stats import compare
 
 GROUP_COLUMNS = [
@@ -100,6 +100,13 @@ def overhead_table(
     table = pd.DataFrame(rows, columns=OVERHEAD_COLUMNS)
     table["image_size"] = table["image_size"].replace(0, np.nan)
     return table
+
+
+def framework_notes(table: pd.DataFrame) -> list[str]:
+    """Notes for the report: frameworks where `fast` equals `default` and so has no rows (tf)."""
+    frameworks = sorted(set(table["framework"])) if not table.empty else []
+    notes = [same_as_default_note(f, [MODES["fast"]]) for f in frameworks]
+    return [note for note in notes if note]
 
 
 def _failed_counts(trials: pd.DataFrame | None) -> dict[tuple[str, str, str], int]:

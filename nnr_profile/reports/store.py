@@ -7,6 +7,10 @@ Tables (times in milliseconds, energy in joules):
 - ``iterations``: ``trial_id, iteration, time_ms, loss``: every timed iteration, raw.
 - ``kernels``: ``trial_id, name, short_name, calls, total_ns``: the kernel table of trials run
   with a kernel collector (all timed iterations together, nanoseconds).
+- ``replicas``: one row per variability replica (``replica_key`` unique): workload, dataset,
+  noise ``setting``, seeds, mode, schedule, status, ``test_accuracy`` (fraction), per-epoch
+  ``losses`` (JSON), final ``weights`` (BLOB of float32, parameters sorted by name).
+- ``predictions``: ``replica_id, example, label, prediction``: every test prediction.
 - ``environments``: environment fingerprints as JSON, shared by trials.
 - ``meta``: ``schema_version``.
 
@@ -82,7 +86,52 @@ CREATE TABLE IF NOT EXISTS kernels (
     total_ns INTEGER NOT NULL,
     PRIMARY KEY (trial_id, name)
 );
+CREATE TABLE IF NOT EXISTS replicas (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    replica_key TEXT NOT NULL UNIQUE,
+    framework TEXT NOT NULL,
+    workload TEXT NOT NULL,
+    workload_args TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    setting TEXT NOT NULL,
+    replica INTEGER NOT NULL,
+    init_seed INTEGER NOT NULL,
+    data_seed INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    epochs INTEGER NOT NULL,
+    batch_size INTEGER NOT NULL,
+    learning_rate REAL NOT NULL,
+    device TEXT NOT NULL,
+    host TEXT,
+    gpu_arch TEXT,
+    gpu_name TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    test_accuracy REAL,
+    losses TEXT,
+    weights BLOB,
+    weights_hash TEXT,
+    wall_s REAL,
+    environment_id TEXT REFERENCES environments(id),
+    spec TEXT NOT NULL,
+    finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    replica_id INTEGER NOT NULL REFERENCES replicas(id) ON DELETE CASCADE,
+    example INTEGER NOT NULL,
+    label INTEGER NOT NULL,
+    prediction INTEGER NOT NULL,
+    PRIMARY KEY (replica_id, example)
+);
 """
+
+REPLICA_COLUMNS = (
+    "id, replica_key, framework, workload, workload_args, dataset, setting, replica, "
+    "init_seed, data_seed, mode, epochs, batch_size, learning_rate, device, host, "
+    "gpu_arch, gpu_name, status, error, test_accuracy, losses, weights_hash, wall_s, "
+    "environment_id, spec, finished_at"
+)
+"""Columns of ``replicas`` read by `Store.replicas` (all but the weights BLOB)."""
 
 
 class Store:
@@ -254,6 +303,103 @@ class Store:
             self._conn,
             params=(STATUS_OK,),
         )
+
+    def record_replica(self, result: Any) -> int:
+        """Store one variability replica (a `ReplicaResult`), replacing an earlier row of it."""
+        spec = result.spec
+        environment = result.environment or {}
+        if "host" not in environment:
+            environment = {**host_fingerprint(spec.gpu_index), **environment}
+        gpu_arch, gpu_name = device_identity(environment)
+        env_id = fingerprint_id(environment)
+        weights = None if result.weights is None else result.weights.astype("<f4").tobytes()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO environments(id, data) VALUES (?, ?)",
+                (env_id, json.dumps(environment, sort_keys=True, default=str)),
+            )
+            conn.execute("DELETE FROM replicas WHERE replica_key = ?", (spec.replica_key,))
+            cursor = conn.execute(
+                """INSERT INTO replicas(replica_key, framework, workload, workload_args, dataset,
+                   setting, replica, init_seed, data_seed, mode, epochs, batch_size,
+                   learning_rate, device, host, gpu_arch, gpu_name, status, error,
+                   test_accuracy, losses, weights, weights_hash, wall_s, environment_id, spec)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                           ?, ?)""",
+                (
+                    spec.replica_key,
+                    spec.framework,
+                    spec.workload,
+                    json.dumps(spec.workload_args, sort_keys=True),
+                    spec.dataset,
+                    spec.setting,
+                    spec.replica,
+                    spec.init_seed,
+                    spec.data_seed,
+                    spec.mode.name,
+                    spec.epochs,
+                    spec.batch_size,
+                    spec.learning_rate,
+                    spec.device_label,
+                    environment.get("host"),
+                    gpu_arch,
+                    gpu_name,
+                    result.status,
+                    result.error,
+                    result.test_accuracy,
+                    json.dumps(result.losses),
+                    weights,
+                    result.weights_hash,
+                    result.wall_s,
+                    env_id,
+                    json.dumps(spec.to_dict(), sort_keys=True),
+                ),
+            )
+            replica_id = int(cursor.lastrowid)
+            conn.executemany(
+                "INSERT INTO predictions(replica_id, example, label, prediction) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (replica_id, i, int(label), int(pred))
+                    for i, (label, pred) in enumerate(
+                        zip(result.labels, result.predictions, strict=True)
+                    )
+                ],
+            )
+        return replica_id
+
+    def done_replicas(self) -> set[str]:
+        """Replica keys that already have a successful replica."""
+        rows = self._conn.execute("SELECT replica_key FROM replicas WHERE status = ?", (STATUS_OK,))
+        return {row[0] for row in rows}
+
+    def replicas(self, weights: bool = False) -> pd.DataFrame:
+        """All replicas, one row each (columns as in ``replicas``; ``weights`` only if asked)."""
+        columns = "*" if weights else REPLICA_COLUMNS
+        return pd.read_sql_query(f"SELECT {columns} FROM replicas ORDER BY id", self._conn)
+
+    def predictions(self) -> pd.DataFrame:
+        """Test predictions of successful replicas: replica_id, example, label, prediction."""
+        return pd.read_sql_query(
+            """SELECT p.replica_id, p.example, p.label, p.prediction
+               FROM predictions p JOIN replicas r ON r.id = p.replica_id
+               WHERE r.status = ? ORDER BY p.replica_id, p.example""",
+            self._conn,
+            params=(STATUS_OK,),
+        )
+
+    def replica_weights(self, replica_ids: Any) -> dict[int, Any]:
+        """Final weights (float32 NumPy vectors) of the given replica ids that have them."""
+        import numpy as np
+
+        out: dict[int, Any] = {}
+        for replica_id in replica_ids:
+            row = self._conn.execute(
+                "SELECT weights FROM replicas WHERE id = ?", (int(replica_id),)
+            ).fetchone()
+            if row and row[0] is not None:
+                out[int(replica_id)] = np.frombuffer(row[0], dtype="<f4")
+        return out
 
     def environment(self, env_id: str) -> dict[str, Any]:
         """One stored fingerprint."""

@@ -21,6 +21,7 @@ INSTALL_HINTS = {
 FRAMEWORK_MODULES = {"torch": "torch", "tf": "tensorflow"}
 ADAPTER_MODULES = {
     "torch": "nnr_profile.workloads.torch.adapter",
+    "tf": "nnr_profile.workloads.tf.adapter",
 }
 
 

@@ -32,7 +32,7 @@ from nnr_profile.errors import UsageError
 FRAMEWORKS = ("torch", "tf")
 INPUT_KINDS = ("image", "tokens", "features")
 ENTRY_POINT_GROUP = "nnr_profile.workloads"
-BUILTIN_MODULES = ("nnr_profile.workloads.torch.models",)
+BUILTIN_MODULES = ("nnr_profile.workloads.torch.models", "nnr_profile.workloads.tf.models")
 
 
 @dataclass(frozen=True)

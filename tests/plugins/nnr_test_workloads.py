@@ -32,3 +32,17 @@ def build_hangs(ctx):
 def build_crashes(ctx):
     """Kills its own process, as a segfault in a native library would."""
     os.abort()
+
+
+@register_workload("tf", "stamps_time", input_shape=(8,), num_classes=4, input_kind="features")
+def build_stamps_time(ctx):
+    """A dense layer whose forward pass reads tf.timestamp(), an op TF refuses under determinism."""
+    import keras
+    import tensorflow as tf
+
+    class StampedDense(keras.layers.Dense):
+        def call(self, inputs):
+            stamp = tf.cast(tf.timestamp(), inputs.dtype)
+            return super().call(inputs) + 0.0 * stamp
+
+    return keras.Sequential([keras.Input(shape=ctx.input_shape), StampedDense(ctx.num_classes)])

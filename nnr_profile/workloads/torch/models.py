@@ -9,6 +9,12 @@ import itertools
 from typing import Any
 
 from nnr_profile.errors import UsageError
+from nnr_profile.workloads.checks import (
+    calibrate_extra_layers,
+    check_calibrate,
+    check_mediumcnn,
+    check_mlp,
+)
 from nnr_profile.workloads.registry import BuildContext, register_workload
 
 IMAGENET = {"input_shape": (3, 224, 224), "num_classes": 1000, "input_kind": "image"}
@@ -127,17 +133,12 @@ def build_smallcnn(ctx: BuildContext) -> Any:
     )
 
 
-def _check_mediumcnn(args: dict[str, Any], image_size: int | None) -> None:
-    if args["kernel"] not in (1, 3, 5, 7):
-        raise UsageError(f"mediumcnn kernel must be 1, 3, 5 or 7, not {args['kernel']!r}")
-
-
 @register_workload(
     "torch",
     "mediumcnn",
     min_image_size=64,
     params={"kernel": 3},
-    check_args=_check_mediumcnn,
+    check_args=check_mediumcnn,
     **IMAGENET,
 )
 def build_mediumcnn(ctx: BuildContext) -> Any:
@@ -186,11 +187,6 @@ def build_lenet(ctx: BuildContext) -> Any:
     )
 
 
-def _check_mlp(args: dict[str, Any], image_size: int | None) -> None:
-    if args["norm"] not in ("none", "batch", "layer"):
-        raise UsageError(f"mlp norm must be none, batch or layer, not {args['norm']!r}")
-
-
 @register_workload(
     "torch",
     "mlp",
@@ -198,7 +194,7 @@ def _check_mlp(args: dict[str, Any], image_size: int | None) -> None:
     num_classes=10,
     input_kind="features",
     params={"norm": "none", "dropout": 0.0},
-    check_args=_check_mlp,
+    check_args=check_mlp,
 )
 def build_mlp(ctx: BuildContext) -> Any:
     """MLP 784 -> 392 -> 196 -> 10 with norm=none|batch|layer and dropout."""
@@ -251,17 +247,6 @@ def build_embedding_lm(ctx: BuildContext) -> Any:
     )
 
 
-def calibrate_extra_layers(args: dict[str, Any]) -> int:
-    """How many extra layers `calibrate` adds in deterministic mode (overhead x layers)."""
-    extra = float(args["overhead"]) * int(args["layers"])
-    if extra < 0 or abs(extra - round(extra)) > 1e-9:
-        raise UsageError(
-            f"calibrate overhead {args['overhead']} times layers {args['layers']} must be a "
-            "whole non-negative number of layers; change --workload-arg layers=..."
-        )
-    return round(extra)
-
-
 @register_workload(
     "torch",
     "calibrate",
@@ -270,7 +255,7 @@ def calibrate_extra_layers(args: dict[str, Any]) -> int:
     input_kind="features",
     params={"overhead": 0.2, "layers": 20},
     applies_knobs=False,
-    check_args=lambda args, image_size: calibrate_extra_layers(args),
+    check_args=check_calibrate,
 )
 def build_calibrate(ctx: BuildContext) -> Any:
     """Known truth: `layers` equal Linear layers; deterministic mode adds overhead x layers more.

@@ -1,0 +1,267 @@
+"""Variability metrics: how much replicas trained under one noise setting differ.
+
+Pure functions, DataFrames in and out, no framework imports. Accuracies, churn and rates are
+fractions in [0, 1] (not percent); L2 distances are in the weights' own units.
+
+Churn here is **disagreement**: the mean, over all pairs of replicas, of the fraction of test
+examples on which the two replicas predict different classes. (The study's code computed the
+complementary *agreement* under the name churn; churn = 1 - agreement.)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+GROUP_COLUMNS = [
+    "framework",
+    "workload",
+    "workload_args",
+    "dataset",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "gpu_arch",
+    "gpu_name",
+]
+VARIABILITY_COLUMNS = [
+    "setting",
+    "replicas",
+    "acc_mean",
+    "acc_std",
+    "acc_min",
+    "acc_max",
+    "churn",
+    "churn_std",
+    "l2_mean",
+    "l2_std",
+    "n_failed",
+    *GROUP_COLUMNS,
+]
+PER_CLASS_COLUMNS = ["setting", "label", "acc_mean", "acc_std", "n_examples", *GROUP_COLUMNS]
+SETTING_ORDER = ["algo+impl", "algo", "impl", "control"]
+
+
+def _prediction_matrix(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Replicas as rows, test examples as columns, predicted class as values."""
+    return predictions.pivot(index="replica_id", columns="example", values="prediction")
+
+
+def pairwise_disagreement(predictions: pd.DataFrame) -> np.ndarray:
+    """Fraction of test examples on which each pair of replicas disagrees, one value per pair.
+
+    `predictions` has columns replica_id, example, prediction (every replica predicting the
+    same examples). Returns an array of length R(R-1)/2 (empty for fewer than two replicas).
+    """
+    matrix = _prediction_matrix(predictions).to_numpy()
+    return np.array(
+        [
+            float(np.mean(matrix[i] != matrix[j]))
+            for i, j in itertools.combinations(range(len(matrix)), 2)
+        ]
+    )
+
+
+def churn(predictions: pd.DataFrame) -> float:
+    """Mean pairwise disagreement (fraction of test examples); NaN for fewer than 2 replicas."""
+    values = pairwise_disagreement(predictions)
+    return float(values.mean()) if values.size else float("nan")
+
+
+def pairwise_l2(weights: Mapping[int, np.ndarray]) -> np.ndarray:
+    """L2 distance between the flattened weights of each pair of replicas (float64 maths)."""
+    vectors = [np.asarray(w, dtype=np.float64) for w in weights.values()]
+    return np.array([float(np.linalg.norm(a - b)) for a, b in itertools.combinations(vectors, 2)])
+
+
+def _std(values: np.ndarray) -> float:
+    """Sample standard deviation (ddof=1); NaN for fewer than two values."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def per_class_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of each replica on each class.
+
+    `predictions` has columns replica_id, label, prediction. Returns columns replica_id,
+    label, accuracy (fraction), n_examples.
+    """
+    correct = predictions.assign(correct=predictions["label"] == predictions["prediction"])
+    table = (
+        correct.groupby(["replica_id", "label"])["correct"]
+        .agg(accuracy="mean", n_examples="size")
+        .reset_index()
+    )
+    return table
+
+
+def per_class_std(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per class, the mean and std over replicas of its accuracy (which classes move most).
+
+    Columns: label, acc_mean, acc_std (fractions), n_examples; sorted by acc_std descending.
+    """
+    table = per_class_accuracy(predictions)
+    out = (
+        table.groupby("label")
+        .agg(
+            acc_mean=("accuracy", "mean"),
+            acc_std=("accuracy", lambda v: _std(v.to_numpy())),
+            n_examples=("n_examples", "first"),
+        )
+        .reset_index()
+    )
+    return out.sort_values(["acc_std", "label"], ascending=[False, True], ignore_index=True)
+
+
+def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.DataFrame:
+    """Per attribute subgroup, accuracy and false-positive / false-negative rates over replicas.
+
+    For binary tasks (CelebA-like): `predictions` has replica_id, example, label, prediction
+    with labels in {0, 1}; `attributes` has example, attribute, value (bool). For every
+    (attribute, value) subgroup and replica: accuracy, FPR = FP / (FP + TN), FNR = FN / (FN +
+    TP) (NaN when the denominator is 0). Returns columns attribute, value, n_examples,
+    acc_mean, acc_std, fpr_mean, fpr_std, fnr_mean, fnr_std (fractions).
+    """
+    merged = predictions.merge(attributes, on="example")
+    label = merged["label"].astype(bool)
+    pred = merged["prediction"].astype(bool)
+    merged = merged.assign(
+        correct=label == pred,
+        fp=~label & pred,
+        tn=~label & ~pred,
+        fn=label & ~pred,
+        tp=label & pred,
+    )
+    per_replica = (
+        merged.groupby(["attribute", "value", "replica_id"])[["correct", "fp", "tn", "fn", "tp"]]
+        .agg(["sum", "count"])
+        .reset_index()
+    )
+    rows = []
+    for (attribute, value), group in per_replica.groupby(["attribute", "value"]):
+        acc = group[("correct", "sum")] / group[("correct", "count")]
+        neg = group[("fp", "sum")] + group[("tn", "sum")]
+        pos = group[("fn", "sum")] + group[("tp", "sum")]
+        fpr = (group[("fp", "sum")] / neg.where(neg > 0)).to_numpy(dtype=float)
+        fnr = (group[("fn", "sum")] / pos.where(pos > 0)).to_numpy(dtype=float)
+        rows.append(
+            {
+                "attribute": attribute,
+                "value": bool(value),
+                "n_examples": int(group[("correct", "count")].iloc[0]),
+                "acc_mean": float(acc.mean()),
+                "acc_std": _std(acc.to_numpy()),
+                "fpr_mean": float(np.nanmean(fpr)) if np.isfinite(fpr).any() else float("nan"),
+                "fpr_std": _std(fpr[np.isfinite(fpr)]),
+                "fnr_mean": float(np.nanmean(fnr)) if np.isfinite(fnr).any() else float("nan"),
+                "fnr_std": _std(fnr[np.isfinite(fnr)]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _setting_key(setting: pd.Series) -> pd.Series:
+    order = {name: i for i, name in enumerate(SETTING_ORDER)}
+    return setting.map(lambda s: order.get(s, len(order)))
+
+
+def variability_table(
+    replicas: pd.DataFrame,
+    predictions: pd.DataFrame,
+    weights: Mapping[int, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """One row per (study group, noise setting): accuracy spread, churn, weight distance.
+
+    `replicas` as `Store.replicas()` (id, setting, status, test_accuracy and GROUP_COLUMNS);
+    `predictions` as `Store.predictions()` (replica_id, example, label, prediction);
+    `weights` maps replica id -> flattened float32 weights (missing ids give NaN distances).
+    Columns: VARIABILITY_COLUMNS. acc_* are test accuracy (fraction) over successful
+    replicas (std with ddof=1); churn is mean pairwise disagreement (fraction), churn_std
+    its std over pairs; l2_mean / l2_std the pairwise L2 distance of the weights; n_failed
+    counts replicas that failed or timed out.
+    """
+    if replicas.empty:
+        return pd.DataFrame(columns=VARIABILITY_COLUMNS)
+    weights = weights or {}
+    rows = []
+    for key, group in replicas.groupby([*GROUP_COLUMNS, "setting"], sort=False, dropna=False):
+        ok = group[group["status"] == "ok"]
+        ids = set(ok["id"])
+        preds = predictions[predictions["replica_id"].isin(ids)]
+        disagreement = pairwise_disagreement(preds) if len(ids) > 1 else np.array([])
+        distances = (
+            pairwise_l2({i: weights[i] for i in ok["id"]})
+            if ids and all(i in weights for i in ids)
+            else np.array([])
+        )
+        acc = ok["test_accuracy"].to_numpy(dtype=float)
+        row = dict(zip([*GROUP_COLUMNS, "setting"], key, strict=True))
+        row.update(
+            replicas=len(ok),
+            acc_mean=float(acc.mean()) if acc.size else float("nan"),
+            acc_std=_std(acc),
+            acc_min=float(acc.min()) if acc.size else float("nan"),
+            acc_max=float(acc.max()) if acc.size else float("nan"),
+            churn=float(disagreement.mean()) if disagreement.size else float("nan"),
+            churn_std=_std(disagreement),
+            l2_mean=float(distances.mean()) if distances.size else float("nan"),
+            l2_std=_std(distances),
+            n_failed=int((group["status"] != "ok").sum()),
+        )
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=VARIABILITY_COLUMNS)
+    table = table.sort_values(
+        [*GROUP_COLUMNS, "setting"],
+        key=lambda col: _setting_key(col) if col.name == "setting" else col,
+        ignore_index=True,
+    )
+    return table
+
+
+def per_class_table(replicas: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per (study group, setting, class): mean and std over replicas of the class accuracy.
+
+    Inputs as for `variability_table`. Columns: PER_CLASS_COLUMNS (fractions).
+    """
+    ok = replicas[replicas["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(columns=PER_CLASS_COLUMNS)
+    tables = []
+    for key, group in ok.groupby([*GROUP_COLUMNS, "setting"], sort=False, dropna=False):
+        preds = predictions[predictions["replica_id"].isin(set(group["id"]))]
+        if preds.empty:
+            continue
+        table = per_class_std(preds)
+        for column, value in zip([*GROUP_COLUMNS, "setting"], key, strict=True):
+            table[column] = value
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=PER_CLASS_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[PER_CLASS_COLUMNS]
+
+
+def accuracy_points(replicas: pd.DataFrame) -> pd.DataFrame:
+    """Successful replicas' test accuracy for strip plots: columns setting, replica, accuracy."""
+    ok = replicas[replicas["status"] == "ok"]
+    return pd.DataFrame(
+        {
+            "setting": ok["setting"],
+            "replica": ok["replica"],
+            "accuracy": ok["test_accuracy"].astype(float),
+            "workload": ok["workload"],
+            "dataset": ok["dataset"],
+        }
+    ).reset_index(drop=True)
+
+
+def display_variability(table: pd.DataFrame) -> pd.DataFrame:
+    """The variability table shaped for reading: accuracy and churn in percent, L2 rounded."""
+    shown = table[["workload", "dataset", "gpu_arch", "setting", "replicas"]].copy()
+    shown["acc mean (%)"] = (100 * table["acc_mean"]).round(2)
+    shown["acc std (pp)"] = (100 * table["acc_std"]).round(3)
+    shown["churn (%)"] = (100 * table["churn"]).round(2)
+    shown["L2 mean"] = table["l2_mean"].round(4)
+    shown["failed"] = table["n_failed"]
+    return shown

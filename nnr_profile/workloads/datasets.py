@@ -1,0 +1,194 @@
+"""Real datasets for variability runs, as framework-neutral NumPy arrays.
+
+`load_dataset(name, data_dir)` returns a `Dataset`: float32 images in (N, C, H, W) (or
+channels-last for TensorFlow with ``channels_last=True``), standardised with the training
+set's per-channel mean and std, int64 labels, and a held-out test set. Nothing is ever
+downloaded: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 are read through torchvision from
+files under ``--data-dir`` in torchvision's layout, and a missing dataset is one clear error
+that says where to put the files. ``digits`` (scikit-learn's bundled 8x8 digits, 1,797
+images, a fixed 1,437 / 360 train/test split) needs no files and is what tests and the demo
+use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnr_profile.errors import MissingDependencyError, NnrError, UsageError
+
+DIGITS_TEST_SIZE = 360
+DIGITS_SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is: input shape (C, H, W), classes, where its files go, augmentation."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    torchvision_class: str | None = None
+    folder_hint: str = ""
+    flip_augment: bool = False
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", (1, 8, 8), 10),
+    "mnist": DatasetInfo(
+        "mnist",
+        (1, 28, 28),
+        10,
+        "MNIST",
+        "DATA_DIR/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+    ),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        (1, 28, 28),
+        10,
+        "FashionMNIST",
+        "DATA_DIR/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10",
+        (3, 32, 32),
+        10,
+        "CIFAR10",
+        "DATA_DIR/cifar-10-batches-py/ (unpacked cifar-10-python.tar.gz)",
+        flip_augment=True,
+    ),
+    "cifar100": DatasetInfo(
+        "cifar100",
+        (3, 32, 32),
+        100,
+        "CIFAR100",
+        "DATA_DIR/cifar-100-python/ (unpacked cifar-100-python.tar.gz)",
+        flip_augment=True,
+    ),
+}
+
+
+@dataclass
+class Dataset:
+    """Train and test arrays of one dataset, ready for training.
+
+    `x_*` are float32 (N, C, H, W) standardised images (or (N, H, W, C) when loaded
+    channels-last), `y_*` int64 class indices. `attributes` holds per-test-example binary
+    attributes (N_test, A) with `attribute_names` (CelebA-like datasets; None otherwise).
+    """
+
+    info: DatasetInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    attributes: np.ndarray | None = None
+    attribute_names: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The dataset's name."""
+        return self.info.name
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return self.info.num_classes
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The dataset's description, or a UsageError listing the known names."""
+    key = name.strip().lower().replace("_", "-")
+    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(
+        key, key
+    )
+    if key not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}: use one of {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, channels_last: bool = False):
+    """Load `name` from `data_dir` (never downloads); digits needs no folder.
+
+    Raises NnrError naming the expected file layout when the files are missing.
+    """
+    info = dataset_info(name)
+    dataset = _digits(info) if info.name == "digits" else _torchvision(info, data_dir)
+    if channels_last:
+        dataset.x_train = np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1))
+        dataset.x_test = np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1))
+    return dataset
+
+
+def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_train.std(axis=(0, 2, 3), keepdims=True)
+    std[std == 0] = 1.0
+    return (
+        ((x_train - mean) / std).astype(np.float32),
+        ((x_test - mean) / std).astype(np.float32),
+    )
+
+
+def _digits(info: DatasetInfo) -> Dataset:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the digits dataset needs scikit-learn: pip install 'scikit-learn>=1.3'"
+        ) from exc
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32)[:, None, :, :] / 16.0
+    labels = bunch.target.astype(np.int64)
+    order = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(labels))
+    train, test = order[:-DIGITS_TEST_SIZE], order[-DIGITS_TEST_SIZE:]
+    x_train, x_test = _standardise(images[train], images[test])
+    return Dataset(
+        info,
+        x_train,
+        labels[train],
+        x_test,
+        labels[test],
+        [str(n) for n in bunch.target_names],
+    )
+
+
+def _torchvision(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
+    if data_dir is None:
+        raise UsageError(
+            f"dataset {info.name} needs --data-dir: put its files at {info.folder_hint} "
+            "(nothing is downloaded)"
+        )
+    root = Path(data_dir).expanduser()
+    try:
+        import torchvision.datasets as tvd
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"reading {info.name} needs torchvision: pip install torchvision"
+        ) from exc
+    cls = getattr(tvd, info.torchvision_class)
+    try:
+        train = cls(str(root), train=True, download=False)
+        test = cls(str(root), train=False, download=False)
+    except (RuntimeError, OSError) as exc:
+        where = info.folder_hint.replace("DATA_DIR", str(root))
+        raise NnrError(
+            f"dataset {info.name} not found under {root}: put its files at {where} "
+            "(nothing is downloaded; torchvision's download=True on a networked machine "
+            "writes this layout)"
+        ) from exc
+
+    def arrays(split) -> tuple[np.ndarray, np.ndarray]:
+        data = np.asarray(split.data)
+        # MNIST-like (N, H, W) gets a channel axis; CIFAR (N, H, W, C) goes channels-first
+        data = data[:, None, :, :] if data.ndim == 3 else data.transpose(0, 3, 1, 2)
+        return data.astype(np.float32) / 255.0, np.asarray(split.targets, dtype=np.int64)
+
+    x_train, y_train = arrays(train)
+    x_test, y_test = arrays(test)
+    x_train, x_test = _standardise(x_train, x_test)
+    classes = [str(c) for c in getattr(train, "classes", range(info.num_classes))]
+    return Dataset(info, x_train, y_train, x_test, y_test, classes)

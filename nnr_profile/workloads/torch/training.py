@@ -1,0 +1,188 @@
+"""Train a PyTorch workload on a real dataset to the end, and read predictions and weights.
+
+Used by variability replicas, the gradient-SNR analysis and the loss landscape. Two seeds
+drive the randomness the study separates: `init_seed` (weight initialisation) and
+`data_seed` (data order, flip augmentation, dropout). Kernel (implementation) noise is set
+by the determinism mode, applied before this module is used.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnr_profile.errors import UsageError
+from nnr_profile.workloads.datasets import Dataset
+from nnr_profile.workloads.registry import BuildContext, Workload
+from nnr_profile.workloads.torch.adapter import _optimizer
+
+EVAL_BATCH = 1024
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def model_input_shape(workload: Workload, dataset: Dataset) -> tuple[int, ...]:
+    """The input shape the workload is built with for `dataset` (flattened for `features`)."""
+    shape = tuple(dataset.x_train.shape[1:])
+    if workload.input_kind == "features":
+        return (int(np.prod(shape)),)
+    if workload.input_kind != "image":
+        raise UsageError(
+            f"{workload.name} takes {workload.input_kind} inputs; variability runs need an "
+            "image or features model (e.g. mlp, smallcnn, lenet, resnet18)"
+        )
+    if min(shape[1:]) < workload.min_image_size:
+        raise UsageError(
+            f"{workload.name} needs images of at least {workload.min_image_size} pixels; "
+            f"{dataset.name} has {shape[1]}x{shape[2]}: use a larger dataset or another model "
+            "(mlp or smallcnn work on digits)"
+        )
+    return shape
+
+
+def build_model(
+    workload: Workload, args: dict[str, Any], dataset: Dataset, device: torch.device, mode: str
+) -> nn.Module:
+    """The workload's model for `dataset`'s inputs and classes, on `device`."""
+    ctx = BuildContext(args, mode, model_input_shape(workload, dataset), dataset.num_classes)
+    return workload.builder(ctx).to(device)
+
+
+def device_tensors(
+    dataset: Dataset, workload: Workload, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x_train, y_train, x_test, y_test on `device` (flattened for `features` models)."""
+    x_train = torch.from_numpy(dataset.x_train)
+    x_test = torch.from_numpy(dataset.x_test)
+    if workload.input_kind == "features":
+        x_train, x_test = x_train.flatten(1), x_test.flatten(1)
+    return (
+        x_train.to(device),
+        torch.from_numpy(dataset.y_train).to(device),
+        x_test.to(device),
+        torch.from_numpy(dataset.y_test).to(device),
+    )
+
+
+def _logits(output: Any) -> torch.Tensor:
+    return output.logits if hasattr(output, "logits") else output
+
+
+def train(
+    model: nn.Module,
+    workload: Workload,
+    dataset: Dataset,
+    tensors: tuple[torch.Tensor, ...],
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    data_seed: int,
+) -> list[float]:
+    """Train for `epochs` with a cosine learning-rate schedule; returns mean loss per epoch.
+
+    Data order and flip augmentation come from a generator seeded with `data_seed`.
+    """
+    x_train, y_train = tensors[0], tensors[1]
+    optimizer = _optimizer(workload.optimizer, model.parameters(), learning_rate)
+    steps_per_epoch = -(-len(y_train) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, epochs * steps_per_epoch)
+    )
+    generator = torch.Generator().manual_seed(data_seed)
+    loss_fn = nn.CrossEntropyLoss()
+    flip = dataset.info.flip_augment and workload.input_kind == "image"
+    losses: list[float] = []
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y_train), generator=generator).to(x_train.device)
+        total = torch.zeros((), device=x_train.device)
+        for first in range(0, len(order), batch_size):
+            index = order[first : first + batch_size]
+            inputs = x_train[index]
+            if flip:
+                mask = (torch.rand(len(index), generator=generator) < 0.5).to(inputs.device)
+                inputs = torch.where(mask[:, None, None, None], inputs.flip(-1), inputs)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(_logits(model(inputs)), y_train[index])
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.detach() * len(index)
+        losses.append(float(total.item()) / len(order))
+    return losses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Class predictions (argmax of the logits) in eval mode, on the CPU as int64."""
+    model.eval()
+    out = [
+        _logits(model(inputs[i : i + EVAL_BATCH])).argmax(-1).cpu()
+        for i in range(0, len(inputs), EVAL_BATCH)
+    ]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean cross-entropy over `inputs` in eval mode."""
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total = 0.0
+    for i in range(0, len(inputs), EVAL_BATCH):
+        total += float(
+            loss_fn(_logits(model(inputs[i : i + EVAL_BATCH])), targets[i : i + EVAL_BATCH])
+        )
+    return total / len(inputs)
+
+
+def named_parameters_sorted(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Trainable parameters sorted by name (the order of every flat weight vector)."""
+    return sorted(model.named_parameters(), key=lambda item: item[0])
+
+
+def flat_weights(model: nn.Module) -> np.ndarray:
+    """All parameters, sorted by name, flattened into one float32 vector."""
+    with torch.no_grad():
+        parts = [p.detach().float().reshape(-1).cpu() for _, p in named_parameters_sorted(model)]
+    return torch.cat(parts).numpy().astype(np.float32)
+
+
+def load_flat_weights(model: nn.Module, flat: np.ndarray) -> None:
+    """Copy a vector from `flat_weights` back into the model's parameters."""
+    params = named_parameters_sorted(model)
+    expected = sum(p.numel() for _, p in params)
+    if flat.size != expected:
+        raise UsageError(
+            f"stored weights have {flat.size} values but the model has {expected}: "
+            "same --model, --dataset and --workload-arg as the stored replicas?"
+        )
+    offset = 0
+    with torch.no_grad():
+        for _, p in params:
+            chunk = torch.from_numpy(np.array(flat[offset : offset + p.numel()], dtype=np.float32))
+            p.copy_(chunk.reshape(p.shape).to(p.device, p.dtype))
+            offset += p.numel()
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, inputs: torch.Tensor) -> None:
+    """Recompute BatchNorm running statistics over `inputs` (after loading bare parameters)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for i in range(0, len(inputs), EVAL_BATCH):
+        model(inputs[i : i + EVAL_BATCH])
