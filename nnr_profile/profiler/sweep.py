@@ -7,9 +7,9 @@ alike. Cells that already have a successful trial in the store are skipped unles
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from nnr_profile.profiler.collectors.nvml import gpu_info, list_gpus
 from nnr_profile.profiler.determinism import Mode, same_as_default
 from nnr_profile.profiler.launcher import launch_trial
 from nnr_profile.profiler.trial import TrialResult, TrialSpec
+from nnr_profile.profiler.workers import RunOutcome, run_threads
 from nnr_profile.workloads.registry import get_workload
 
 CPU = None
@@ -151,13 +152,8 @@ def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
     return plan
 
 
-@dataclass
-class SweepOutcome:
-    """What a sweep did: counts and the results of trials that did not succeed."""
-
-    ran: int = 0
-    skipped: int = 0
-    failed: list[TrialResult] = field(default_factory=list)
+SweepOutcome = RunOutcome
+"""What a sweep did: counts and the results of trials that did not succeed."""
 
 
 def run_sweep(
@@ -177,35 +173,20 @@ def run_sweep(
     with Store(db_path) as store:
         done = set() if force else store.done_cells()
     outcome = SweepOutcome()
-    lock = threading.Lock()
-    errors: list[BaseException] = []
 
     def work(cells: list[TrialSpec]) -> None:
-        try:
-            with Store(db_path) as store:
-                for cell in cells:
-                    if cell.cell_key in done:
-                        with lock:
-                            outcome.skipped += 1
-                        if on_progress:
-                            on_progress(cell, None)
-                        continue
-                    result = launch_trial(cell, spec.timeout_s, artifact_dir)
-                    store.record(result)
-                    with lock:
-                        outcome.ran += 1
-                        if result.status != "ok":
-                            outcome.failed.append(result)
+        with Store(db_path) as store:
+            for cell in cells:
+                if cell.cell_key in done:
+                    outcome.skip()
                     if on_progress:
-                        on_progress(cell, result)
-        except BaseException as exc:
-            errors.append(exc)
+                        on_progress(cell, None)
+                    continue
+                result = launch_trial(cell, spec.timeout_s, artifact_dir)
+                store.record(result)
+                outcome.add(result)
+                if on_progress:
+                    on_progress(cell, result)
 
-    workers = [threading.Thread(target=work, args=(cells,), daemon=True) for cells in plan.values()]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if errors:
-        raise errors[0]
+    run_threads(partial(work, cells) for cells in plan.values())
     return outcome

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import queue
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from nnr_profile.errors import UsageError
 from nnr_profile.profiler.determinism import MODES
 from nnr_profile.profiler.replica import ReplicaResult, ReplicaSpec, launch_replica
+from nnr_profile.profiler.workers import RunOutcome, run_threads
 from nnr_profile.workloads.datasets import dataset_info
 from nnr_profile.workloads.registry import get_workload
 
@@ -156,13 +157,8 @@ def plan_variability(spec: VariabilitySpec) -> list[ReplicaSpec]:
     return cells
 
 
-@dataclass
-class VariabilityOutcome:
-    """What a study run did: counts and the replicas that did not succeed."""
-
-    ran: int = 0
-    skipped: int = 0
-    failed: list[ReplicaResult] = field(default_factory=list)
+VariabilityOutcome = RunOutcome
+"""What a study run did: counts and the replicas that did not succeed."""
 
 
 def run_variability(
@@ -185,42 +181,24 @@ def run_variability(
     outcome = VariabilityOutcome()
     for cell in cells:
         if cell.replica_key in done:
-            outcome.skipped += 1
+            outcome.skip()
             if on_progress:
                 on_progress(cell, None)
         else:
             todo.put(cell)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
 
     def work(device: int | None) -> None:
-        try:
-            with Store(db_path) as store:
-                while True:
-                    try:
-                        cell = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    result = launch(replace(cell, gpu_index=device), spec.timeout_s)
-                    store.record_replica(result)
-                    with lock:
-                        outcome.ran += 1
-                        if result.status != "ok":
-                            outcome.failed.append(result)
-                    if on_progress:
-                        on_progress(result.spec, result)
-        except BaseException as exc:
-            errors.append(exc)
+        with Store(db_path) as store:
+            while True:
+                try:
+                    cell = todo.get_nowait()
+                except queue.Empty:
+                    return
+                result = launch(replace(cell, gpu_index=device), spec.timeout_s)
+                store.record_replica(result)
+                outcome.add(result)
+                if on_progress:
+                    on_progress(result.spec, result)
 
-    workers = [
-        threading.Thread(target=work, args=(device,), daemon=True)
-        for device in spec.devices
-        for _ in range(spec.jobs)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if errors:
-        raise errors[0]
+    run_threads(partial(work, device) for device in spec.devices for _ in range(spec.jobs))
     return outcome

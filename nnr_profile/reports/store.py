@@ -134,6 +134,24 @@ REPLICA_COLUMNS = (
 """Columns of ``replicas`` read by `Store.replicas` (all but the weights BLOB)."""
 
 
+def _store_environment(
+    conn: sqlite3.Connection, environment: dict[str, Any] | None, gpu_index: int | None
+) -> tuple[str, str, str, str]:
+    """Insert a fingerprint (host facts filled in if the process never sent them).
+
+    Returns (environment id, host, gpu_arch, gpu_name).
+    """
+    environment = environment or {}
+    if "host" not in environment:
+        environment = {**host_fingerprint(gpu_index), **environment}
+    env_id = fingerprint_id(environment)
+    conn.execute(
+        "INSERT OR IGNORE INTO environments(id, data) VALUES (?, ?)",
+        (env_id, json.dumps(environment, sort_keys=True, default=str)),
+    )
+    return (env_id, environment.get("host"), *device_identity(environment))
+
+
 class Store:
     """A results database at `path` (created with its folder on first write)."""
 
@@ -199,15 +217,9 @@ class Store:
     def record(self, result: TrialResult) -> int:
         """Store one trial (replacing an earlier row of its cell); returns the trial id."""
         spec = result.spec
-        environment = result.environment or {}
-        if "host" not in environment:
-            environment = {**host_fingerprint(spec.gpu_index), **environment}
-        gpu_arch, gpu_name = device_identity(environment)
-        env_id = fingerprint_id(environment)
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO environments(id, data) VALUES (?, ?)",
-                (env_id, json.dumps(environment, sort_keys=True, default=str)),
+            env_id, host, gpu_arch, gpu_name = _store_environment(
+                conn, result.environment, spec.gpu_index
             )
             conn.execute("DELETE FROM trials WHERE cell_key = ?", (spec.cell_key,))
             cursor = conn.execute(
@@ -226,7 +238,7 @@ class Store:
                     json.dumps(spec.mode.knobs, sort_keys=True),
                     spec.device_label,
                     spec.gpu_index,
-                    environment.get("host"),
+                    host,
                     gpu_arch,
                     gpu_name,
                     spec.batch_size,
@@ -307,16 +319,10 @@ class Store:
     def record_replica(self, result: Any) -> int:
         """Store one variability replica (a `ReplicaResult`), replacing an earlier row of it."""
         spec = result.spec
-        environment = result.environment or {}
-        if "host" not in environment:
-            environment = {**host_fingerprint(spec.gpu_index), **environment}
-        gpu_arch, gpu_name = device_identity(environment)
-        env_id = fingerprint_id(environment)
         weights = None if result.weights is None else result.weights.astype("<f4").tobytes()
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO environments(id, data) VALUES (?, ?)",
-                (env_id, json.dumps(environment, sort_keys=True, default=str)),
+            env_id, host, gpu_arch, gpu_name = _store_environment(
+                conn, result.environment, spec.gpu_index
             )
             conn.execute("DELETE FROM replicas WHERE replica_key = ?", (spec.replica_key,))
             cursor = conn.execute(
@@ -341,7 +347,7 @@ class Store:
                     spec.batch_size,
                     spec.learning_rate,
                     spec.device_label,
-                    environment.get("host"),
+                    host,
                     gpu_arch,
                     gpu_name,
                     result.status,
