@@ -152,7 +152,8 @@ def env_command(gpu_index: int | None) -> None:
     "collectors",
     default="timing",
     show_default=True,
-    help="Comma-separated: timing plus kernel collectors torch-profiler, nsys, nvprof "
+    help="Comma-separated: timing plus kernel collectors torch-profiler, tf-profiler, "
+    "nsys, nvprof "
     "(each runs in trials of its own; traces kept next to --db in traces/).",
 )
 @click.option(

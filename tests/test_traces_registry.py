@@ -26,6 +26,7 @@ def test_registry_names() -> None:
         "nvprof-csv",
         "nsys-stats-csv",
         "kineto",
+        "tf-xplane",
     }
 
 

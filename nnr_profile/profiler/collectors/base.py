@@ -94,4 +94,9 @@ def parse_collectors(text: str) -> list[str]:
 
 
 def _load_builtin() -> None:
-    from nnr_profile.profiler.collectors import nsys, nvprof, torch_profiler  # noqa: F401
+    from nnr_profile.profiler.collectors import (  # noqa: F401
+        nsys,
+        nvprof,
+        tf_profiler,
+        torch_profiler,
+    )

@@ -1,7 +1,8 @@
 """Trace readers: GPU profiler output -> one tidy kernel DataFrame.
 
 Formats (registry names): ``nsys-sqlite``, ``nvprof-sqlite``, ``nvprof-csv``,
-``nsys-stats-csv``, ``kineto``. pandas is imported only by functions returning frames.
+``nsys-stats-csv``, ``kineto``, ``tf-xplane``. pandas is imported only by functions returning
+frames.
 
     >>> from nnr_profile.profiler.traces import read_kernels, summarize_kernels
     >>> summary = summarize_kernels(read_kernels("run.sqlite"))  # doctest: +SKIP

@@ -20,7 +20,8 @@ from nnr_profile.profiler.traces.nsys_stats_csv import find_header
 
 SUPPORTED = (
     "Nsight Systems SQLite export, nvprof CSV (--print-gpu-trace/--print-gpu-summary) or "
-    "-o database, nsys stats kernel-summary CSV, PyTorch profiler (Kineto) JSON/JSON.gz"
+    "-o database, nsys stats kernel-summary CSV, PyTorch profiler (Kineto) JSON/JSON.gz, "
+    "TensorFlow profiler .xplane.pb"
 )
 
 
@@ -61,6 +62,8 @@ def detect_format(path: str | Path) -> str:
     head = read_head(p)
     if not head:
         raise TraceError(f"{p} is empty; the trace was not written, profile again")
+    if p.name.lower().endswith(".xplane.pb"):  # protobuf has no magic: trust the name
+        return "tf-xplane"
     if head.startswith(SQLITE_MAGIC):
         return _sqlite_kind(p)
     if head.startswith(GZIP_MAGIC):
@@ -80,6 +83,8 @@ def detect_format(path: str | Path) -> str:
         kind = _text_kind(p, head.decode("utf-8", errors="replace"))
         if kind is not None:
             return kind
-    if suffix == ".pb" or p.name.endswith(".xplane.pb"):
-        raise TraceError(f"{p} looks like a TensorFlow profiler file, which is not supported yet")
+    if suffix == ".pb":
+        raise TraceError(
+            f"{p} looks like a protobuf file; TensorFlow profiler files must be named *.xplane.pb"
+        )
     raise TraceError(f"{p} is not a trace format nnr-profile can read; supported: {SUPPORTED}")

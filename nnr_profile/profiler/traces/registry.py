@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnr_profile.errors import TraceError
-from nnr_profile.profiler.traces import kineto, nsys_sqlite, nsys_stats_csv, nvprof
+from nnr_profile.profiler.traces import kineto, nsys_sqlite, nsys_stats_csv, nvprof, tf_xplane
 from nnr_profile.profiler.traces.detect import detect_format
 from nnr_profile.profiler.traces.files import check_file
 from nnr_profile.profiler.traces.schema import KernelStats, summary_frame
@@ -73,6 +73,12 @@ for _reader in (
         "PyTorch profiler (Kineto) Chrome trace, .json or .json.gz",
         kineto.read_kineto,
         kineto.summarize_kineto,
+    ),
+    TraceReader(
+        "tf-xplane",
+        "TensorFlow profiler .xplane.pb (GPU kernels; on the CPU the TF op table)",
+        tf_xplane.read_xplane,
+        tf_xplane.summarize_xplane,
     ),
 ):
     register_reader(_reader)
