@@ -2,7 +2,9 @@
 
 1. Cost: blocks of N iterations of the same workload, alternately bare (one clock read per
    block) and timed as a trial times them (a timer start/stop around every iteration); cost =
-   timed block time / bare block time - 1, in % of step time (target <= 0.5 %).
+   timed block time / bare block time - 1, in % of step time (target <= 0.5 %). On a noisy
+   machine that difference drowns in step-to-step noise, so the timer's own cost is also
+   measured directly: start/stop pairs around an empty body.
 2. Precision: the 95 % bootstrap CI of the median from our per-iteration samples, next to the
    same CI from `torch.utils.benchmark.Timer.blocked_autorange` on the same workload.
 
@@ -113,6 +115,18 @@ def main() -> None:
     print(
         f"| timing collector cost (% of step) | {cost_median:+.3f} | {cost_low:+.3f} | "
         f"{cost_high:+.3f} |"
+    )
+
+    empty = session.timer()
+    pairs = 100_000
+    began = time.perf_counter_ns()
+    for _ in range(pairs):
+        empty.start()
+        empty.stop()
+    per_pair_ns = (time.perf_counter_ns() - began) / pairs
+    print(f"| timer start+stop with an empty body (ns per iteration) | {per_pair_ns:.0f} | | |")
+    print(
+        f"| that, in % of the bare step | {per_pair_ns / 1e6 / np.median(bare_ms) * 100:.5f} | | |"
     )
 
     ours = np.array(samples[: args.block * 4])

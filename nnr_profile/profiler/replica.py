@@ -24,13 +24,13 @@ import numpy as np
 
 from nnr_profile.profiler.child import child_environment, launch_child, write_result
 from nnr_profile.profiler.determinism import Mode, mode_env
-from nnr_profile.profiler.trial import STATUS_FAILED, STATUS_OK
+from nnr_profile.profiler.trial import STATUS_FAILED, STATUS_OK, DeviceModeSpec
 
 WEIGHTS_FILE = "weights.npy"
 
 
 @dataclass(frozen=True)
-class ReplicaSpec:
+class ReplicaSpec(DeviceModeSpec):
     """What one replica trains: workload, dataset, noise setting and its seeds, mode, schedule.
 
     `gpu_index` (None on the CPU) and `data_dir` are where it runs and reads, not what it is:
@@ -62,16 +62,6 @@ class ReplicaSpec:
             raise ValueError(f"learning rate must be positive, not {self.learning_rate}")
 
     @property
-    def device(self) -> str:
-        """'cuda' on a GPU, else 'cpu'."""
-        return "cpu" if self.gpu_index is None else "cuda"
-
-    @property
-    def device_label(self) -> str:
-        """'cpu' or 'gpu<index>'."""
-        return "cpu" if self.gpu_index is None else f"gpu{self.gpu_index}"
-
-    @property
     def replica_key(self) -> str:
         """Identity of the replica (everything but device, data folder and host)."""
         data = self.to_dict()
@@ -79,17 +69,6 @@ class ReplicaSpec:
             data.pop(key)
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:24]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        data = asdict(self)
-        data["mode"] = self.mode.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReplicaSpec:
-        """The inverse of `to_dict`."""
-        return cls(**{**data, "mode": Mode.from_dict(data["mode"])})
 
 
 @dataclass

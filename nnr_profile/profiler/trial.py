@@ -26,8 +26,36 @@ STATUS_FAILED = "failed"
 STATUS_TIMEOUT = "timeout"
 
 
+class DeviceModeSpec:
+    """Shared by specs that run in one mode on one device (`gpu_index`, `mode` fields)."""
+
+    gpu_index: int | None
+    mode: Mode
+
+    @property
+    def device(self) -> str:
+        """'cuda' when it runs on a GPU, else 'cpu'."""
+        return "cpu" if self.gpu_index is None else "cuda"
+
+    @property
+    def device_label(self) -> str:
+        """'cpu' or 'gpu<index>'."""
+        return "cpu" if self.gpu_index is None else f"gpu{self.gpu_index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        data = asdict(self)
+        data["mode"] = self.mode.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """The inverse of `to_dict`."""
+        return cls(**{**data, "mode": Mode.from_dict(data["mode"])})
+
+
 @dataclass(frozen=True)
-class TrialSpec:
+class TrialSpec(DeviceModeSpec):
     """What one trial runs: workload, framework, mode, device, sizes, iterations, seed, repeat.
 
     `gpu_index` is the NVML index of the GPU (None on the CPU); the trial process sees that GPU
@@ -59,31 +87,10 @@ class TrialSpec:
             raise ValueError(f"batch size must be at least 1, not {self.batch_size}")
 
     @property
-    def device(self) -> str:
-        """'cuda' when the trial runs on a GPU, else 'cpu'."""
-        return "cpu" if self.gpu_index is None else "cuda"
-
-    @property
-    def device_label(self) -> str:
-        """'cpu' or 'gpu<index>'."""
-        return "cpu" if self.gpu_index is None else f"gpu{self.gpu_index}"
-
-    @property
     def cell_key(self) -> str:
         """Identity of the sweep cell this trial fills (everything but the outcome)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:24]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        data = asdict(self)
-        data["mode"] = self.mode.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrialSpec:
-        """The inverse of `to_dict`."""
-        return cls(**{**data, "mode": Mode.from_dict(data["mode"])})
 
 
 @dataclass
