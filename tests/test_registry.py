@@ -6,6 +6,7 @@ from conftest import cli_env
 
 from nnr_profile.errors import UsageError
 from nnr_profile.workloads.registry import get_workload, load_workloads, parse_workload_args
+from nnr_profile.workloads.selection import select_workloads
 
 STUDY_TORCH = [
     "resnet18",
@@ -84,3 +85,12 @@ def test_entry_point_plugins_are_loaded():
         check=True,
     )
     assert out.stdout.strip() == "True"
+
+
+def test_the_studys_keras_spellings_name_the_shared_workloads():
+    assert get_workload("tf", "inceptionv3").name == "inception_v3"
+    assert get_workload("torch", "efficientnetb4").name == "efficientnet_b4"
+    assert select_workloads("inceptionv3,mobilenetv2", "torch").workloads == (
+        ("torch", "inception_v3"),
+        ("torch", "mobilenet_v2"),
+    )

@@ -150,9 +150,25 @@ def load_workloads() -> dict[tuple[str, str], Workload]:
     return dict(_REGISTRY)
 
 
+ALIASES: dict[str, str] = {
+    "inceptionv3": "inception_v3",
+    "mobilenetv2": "mobilenet_v2",
+    "mobilenetv3large": "mobilenet_v3_large",
+    **{f"efficientnetb{i}": f"efficientnet_b{i}" for i in (0, 1, 2, 4, 7)},
+}
+"""The study's Keras spellings -> the shared workload names (one name per architecture, so
+PyTorch and TensorFlow rows of the same model line up in the report)."""
+
+
+def canonical_name(name: str) -> str:
+    """The registered name for `name` (the study's Keras spellings are accepted too)."""
+    return ALIASES.get(name, name)
+
+
 def get_workload(framework: str, name: str) -> Workload:
     """The workload, or a UsageError listing the close names."""
     registry = load_workloads()
+    name = canonical_name(name)
     if (framework, name) in registry:
         return registry[(framework, name)]
     names = sorted({n for (_, n) in registry})
@@ -166,6 +182,7 @@ def get_workload(framework: str, name: str) -> Workload:
 
 def frameworks_for(name: str) -> list[str]:
     """The frameworks that have workload `name`."""
+    name = canonical_name(name)
     return sorted(f for (f, n) in load_workloads() if n == name)
 
 

@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 from nnr_profile.errors import UsageError
 from nnr_profile.workloads.adapter import INSTALL_HINTS, framework_available, require_framework
-from nnr_profile.workloads.registry import FRAMEWORKS, frameworks_for, get_workload
+from nnr_profile.workloads.registry import (
+    FRAMEWORKS,
+    canonical_name,
+    frameworks_for,
+    get_workload,
+)
 
 
 @dataclass
@@ -19,7 +24,7 @@ class Selection:
 
 def select_workloads(models: str, framework: str) -> Selection:
     """Resolve comma-separated `models` for `framework` ('torch', 'tf' or 'all')."""
-    names = [m.strip() for m in models.split(",") if m.strip()]
+    names = [canonical_name(m.strip()) for m in models.split(",") if m.strip()]
     if not names:
         raise UsageError("--model is empty: give e.g. --model resnet50")
     framework = framework.strip().lower()
