@@ -34,7 +34,8 @@ _DATA = [
         "-d",
         default="digits",
         show_default=True,
-        help="digits (offline, bundled), mnist, fashion-mnist, cifar10, cifar100.",
+        help="digits (offline, bundled), mnist, fashion-mnist, cifar10, cifar100, celeba "
+        "(binary on Blond_Hair; celeba:ATTRIBUTE for another target).",
     ),
     click.option(
         "--data-dir",
@@ -219,7 +220,7 @@ def variability_command(
     """Train R replicas per noise setting to the end and store accuracy, predictions, weights.
 
     Each replica is its own process; re-running the same command resumes. 'nnr-profile report'
-    then writes variability.csv, per_class.csv and the figures. PyTorch only for now. On the
+    then writes variability.csv, per_class.csv, subgroups.csv (CelebA) and the figures. PyTorch only for now. On the
     CPU the kernels are deterministic, so 'impl' behaves like 'control' there.
 
     \b

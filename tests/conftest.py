@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -54,3 +55,39 @@ def run_cli(
 def db(tmp_path: Path) -> Path:
     """A store path in a fresh temporary folder."""
     return tmp_path / "results" / "nnr.db"
+
+
+def write_celeba(root: Path, n_train: int = 24, n_test: int = 16, seed: int = 0) -> Path:
+    """A tiny CelebA in torchvision's layout under root/celeba: real JPEGs, the real 40 columns.
+
+    Images are 178x218 like the aligned faces; Blond_Hair follows the image's brightness so a
+    model can learn it; one validation image is listed too (it must be ignored).
+    """
+    from PIL import Image
+
+    from nnr_profile.workloads.celeba import ATTRIBUTES
+
+    folder = root / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    splits = [0] * n_train + [1] + [2] * n_test
+    attr_lines, split_lines = [], []
+    for i, split in enumerate(splits):
+        name = f"{i + 1:06d}.jpg"
+        blond = i % 2 == 0
+        pixels = rng.integers(0, 100, (218, 178, 3), dtype=np.uint8) + (150 if blond else 0)
+        Image.fromarray(pixels).save(folder / "img_align_celeba" / name, quality=90)
+        values = rng.choice([-1, 1], len(ATTRIBUTES))
+        values[ATTRIBUTES.index("Blond_Hair")] = 1 if blond else -1
+        attr_lines.append(name + " " + " ".join(f"{v:2d}" for v in values))
+        split_lines.append(f"{name} {split}")
+    header = f"{len(splits)}\n" + " ".join(ATTRIBUTES) + " \n"
+    (folder / "list_attr_celeba.txt").write_text(header + "\n".join(attr_lines) + "\n")
+    (folder / "list_eval_partition.txt").write_text("\n".join(split_lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def celeba_dir(tmp_path: Path) -> Path:
+    """A data folder holding a tiny CelebA (see `write_celeba`)."""
+    return write_celeba(tmp_path / "data")

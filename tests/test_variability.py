@@ -165,3 +165,46 @@ def test_missing_dataset_is_one_clear_line(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "cifar-10-batches-py" in proc.stderr and "nothing is downloaded" in proc.stderr
+
+
+@pytest.mark.slow
+def test_variability_on_celeba_writes_subgroup_rates(celeba_dir, db, tmp_path):
+    proc = run_cli(
+        "variability",
+        "--model",
+        "mlp",
+        "--dataset",
+        "celeba",
+        "--data-dir",
+        str(celeba_dir),
+        "--replicas",
+        "2",
+        "--settings",
+        "algo+impl,control",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--gpu",
+        "cpu",
+        "--jobs",
+        "2",
+        "--db",
+        str(db),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "4 replica(s) run, 0 already in the store, 0 failed" in proc.stdout
+    out = tmp_path / "report"
+    proc = run_cli("report", "--db", str(db), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "subgroups.csv")
+    assert {"attribute", "value", "fpr_mean", "fpr_std", "fnr_mean", "fnr_std"} <= set(table)
+    assert set(table["dataset"]) == {"celeba:Blond_Hair"}
+    assert table["attribute"].nunique() == 40 and len(table) == 2 * 40 * 2  # settings x groups
+    control = table[table["setting"] == "control"]
+    assert (control["acc_std"] == 0).all() and (control["fpr_std"].fillna(0) == 0).all()
+    rates = table[["acc_mean", "fpr_mean", "fnr_mean"]].stack().dropna()  # NaN: no negatives
+    assert rates.between(0, 1).all()
+    assert (out / "subgroup_rates.png").stat().st_size > 5_000
+    variability = pd.read_csv(out / "variability.csv").set_index("setting")
+    assert variability.loc["control", "churn"] == 0

@@ -29,7 +29,7 @@ from nnr_profile.errors import UsageError
 from nnr_profile.profiler.determinism import MODES
 from nnr_profile.profiler.replica import ReplicaResult, ReplicaSpec, launch_replica
 from nnr_profile.profiler.workers import RunOutcome, run_threads
-from nnr_profile.workloads.datasets import dataset_info
+from nnr_profile.workloads.datasets import dataset_info, example_attributes
 from nnr_profile.workloads.registry import get_workload
 
 
@@ -177,6 +177,11 @@ def run_variability(
     cells = plan_variability(spec)
     with Store(db_path) as store:
         done = set() if force else store.done_replicas()
+        dataset = dataset_info(spec.dataset).name
+        if not store.has_example_attributes(dataset):
+            attributes = example_attributes(spec.dataset, spec.data_dir)
+            if attributes is not None:
+                store.record_example_attributes(dataset, attributes)
     todo: queue.Queue[ReplicaSpec] = queue.Queue()
     outcome = VariabilityOutcome()
     for cell in cells:

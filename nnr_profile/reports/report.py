@@ -24,6 +24,7 @@ class Report:
     files: list[Path] = field(default_factory=list)
     variability: pd.DataFrame | None = None
     per_class: pd.DataFrame | None = None
+    subgroups: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -40,7 +41,8 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
         replicas = store.replicas()
         predictions = store.predictions()
         weights = store.replica_weights(replicas.loc[replicas["status"] == "ok", "id"])
-    variability = (replicas, predictions, weights)
+        attributes = store.example_attributes()
+    variability = (replicas, predictions, weights, attributes)
     if trials.empty and not replicas.empty:
         return _write_variability(variability, out_dir, Report(pd.DataFrame(), trials))
     if trials.empty:
@@ -75,20 +77,27 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
 
 
 def _write_variability(
-    data: tuple[pd.DataFrame, pd.DataFrame, dict], out_dir: str | Path, report: Report
+    data: tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame],
+    out_dir: str | Path,
+    report: Report,
 ) -> Report:
-    """Add variability.csv, per_class.csv and figures from (replicas, predictions, weights)."""
+    """Add variability.csv, per_class.csv, subgroups.csv (CelebA) and figures.
+
+    `data` is (replicas, predictions, weights, example attributes) as the store returns them.
+    """
     from nnr_profile.reports.variability import (
         accuracy_points,
         per_class_table,
+        subgroup_table,
         variability_table,
     )
     from nnr_profile.reports.variability_plots import (
         accuracy_strip_figure,
         per_class_std_figure,
+        subgroup_rates_figure,
     )
 
-    replicas, predictions, weights = data
+    replicas, predictions, weights, attributes = data
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report.variability = variability_table(replicas, predictions, weights)
@@ -102,6 +111,12 @@ def _write_variability(
         report.files += save_figure(accuracy_strip_figure(points), out / "variability_accuracy")
     if not report.per_class.empty:
         report.files += save_figure(per_class_std_figure(report.per_class), out / "per_class_std")
+    report.subgroups = subgroup_table(replicas, predictions, attributes)
+    if not report.subgroups.empty:
+        path = out / "subgroups.csv"
+        report.subgroups.to_csv(path, index=False)
+        report.files.append(path)
+        report.files += save_figure(subgroup_rates_figure(report.subgroups), out / "subgroup_rates")
     failed = replicas[replicas["status"] != "ok"]
     if not failed.empty:
         path = out / "replica_failures.csv"

@@ -11,6 +11,8 @@ Tables (times in milliseconds, energy in joules):
   noise ``setting``, seeds, mode, schedule, status, ``test_accuracy`` (fraction), per-epoch
   ``losses`` (JSON), final ``weights`` (BLOB of float32, parameters sorted by name).
 - ``predictions``: ``replica_id, example, label, prediction``: every test prediction.
+- ``example_attributes``: ``dataset, example, attribute, value``: binary attributes of each
+  test example (CelebA), for subgroup rates; written once per dataset.
 - ``environments``: environment fingerprints as JSON, shared by trials.
 - ``meta``: ``schema_version``.
 
@@ -122,6 +124,13 @@ CREATE TABLE IF NOT EXISTS predictions (
     label INTEGER NOT NULL,
     prediction INTEGER NOT NULL,
     PRIMARY KEY (replica_id, example)
+);
+CREATE TABLE IF NOT EXISTS example_attributes (
+    dataset TEXT NOT NULL,
+    example INTEGER NOT NULL,
+    attribute TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (dataset, attribute, example)
 );
 """
 
@@ -393,6 +402,38 @@ class Store:
             self._conn,
             params=(STATUS_OK,),
         )
+
+    def has_example_attributes(self, dataset: str) -> bool:
+        """Whether the test-example attributes of `dataset` are stored."""
+        row = self._conn.execute(
+            "SELECT 1 FROM example_attributes WHERE dataset = ? LIMIT 1", (dataset,)
+        ).fetchone()
+        return row is not None
+
+    def record_example_attributes(self, dataset: str, attributes: pd.DataFrame) -> None:
+        """Store `dataset`'s test-example attributes (columns example, attribute, value)."""
+        rows = zip(
+            [dataset] * len(attributes),
+            attributes["example"].astype(int).tolist(),
+            attributes["attribute"].astype(str).tolist(),
+            attributes["value"].astype(int).tolist(),
+            strict=True,
+        )
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO example_attributes(dataset, example, attribute, value) "
+                "VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def example_attributes(self) -> pd.DataFrame:
+        """Stored test-example attributes: dataset, example, attribute, value (bool)."""
+        frame = pd.read_sql_query(
+            "SELECT dataset, example, attribute, value FROM example_attributes "
+            "ORDER BY dataset, attribute, example",
+            self._conn,
+        )
+        return frame.astype({"value": bool})
 
     def replica_weights(self, replica_ids: Any) -> dict[int, Any]:
         """Final weights (float32 NumPy vectors) of the given replica ids that have them."""

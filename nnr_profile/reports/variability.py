@@ -11,7 +11,7 @@ complementary *agreement* under the name churn; churn = 1 - agreement.)
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,19 @@ VARIABILITY_COLUMNS = [
     "l2_mean",
     "l2_std",
     "n_failed",
+    *GROUP_COLUMNS,
+]
+SUBGROUP_COLUMNS = [
+    "setting",
+    "attribute",
+    "value",
+    "n_examples",
+    "acc_mean",
+    "acc_std",
+    "fpr_mean",
+    "fpr_std",
+    "fnr_mean",
+    "fnr_std",
     *GROUP_COLUMNS,
 ]
 PER_CLASS_COLUMNS = ["setting", "label", "acc_mean", "acc_std", "n_examples", *GROUP_COLUMNS]
@@ -225,21 +238,50 @@ def per_class_table(replicas: pd.DataFrame, predictions: pd.DataFrame) -> pd.Dat
 
     Inputs as for `variability_table`. Columns: PER_CLASS_COLUMNS (fractions).
     """
+    return _per_group(
+        replicas, predictions, lambda _, preds: per_class_std(preds), PER_CLASS_COLUMNS
+    )
+
+
+def _per_group(
+    replicas: pd.DataFrame,
+    predictions: pd.DataFrame,
+    table_of: Callable[[str, pd.DataFrame], pd.DataFrame | None],
+    columns: list[str],
+) -> pd.DataFrame:
+    """`table_of(dataset, predictions)` for each (study group, setting), keys added as columns."""
     ok = replicas[replicas["status"] == "ok"]
-    if ok.empty:
-        return pd.DataFrame(columns=PER_CLASS_COLUMNS)
     tables = []
     for key, group in ok.groupby([*GROUP_COLUMNS, "setting"], sort=False, dropna=False):
         preds = predictions[predictions["replica_id"].isin(set(group["id"]))]
-        if preds.empty:
+        table = None if preds.empty else table_of(group["dataset"].iloc[0], preds)
+        if table is None or table.empty:
             continue
-        table = per_class_std(preds)
         for column, value in zip([*GROUP_COLUMNS, "setting"], key, strict=True):
             table[column] = value
         tables.append(table)
     if not tables:
-        return pd.DataFrame(columns=PER_CLASS_COLUMNS)
-    return pd.concat(tables, ignore_index=True)[PER_CLASS_COLUMNS]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(tables, ignore_index=True)[columns]
+
+
+def subgroup_table(
+    replicas: pd.DataFrame, predictions: pd.DataFrame, attributes: pd.DataFrame
+) -> pd.DataFrame:
+    """Per (study group, setting, attribute subgroup): accuracy, FPR and FNR over replicas.
+
+    `attributes` as `Store.example_attributes()` (dataset, example, attribute, value); only
+    datasets that have attributes (CelebA) give rows. Columns: SUBGROUP_COLUMNS (fractions;
+    see `subgroup_rates`).
+    """
+
+    def table_of(dataset: str, preds: pd.DataFrame) -> pd.DataFrame | None:
+        mine = attributes[attributes["dataset"] == dataset]
+        if mine.empty:
+            return None
+        return subgroup_rates(preds, mine[["example", "attribute", "value"]])
+
+    return _per_group(replicas, predictions, table_of, SUBGROUP_COLUMNS)
 
 
 def accuracy_points(replicas: pd.DataFrame) -> pd.DataFrame:

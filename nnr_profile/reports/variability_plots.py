@@ -71,6 +71,36 @@ def per_class_std_figure(per_class: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def subgroup_rates_figure(subgroups: pd.DataFrame, top: int = 12) -> plt.Figure:
+    """Std over replicas of FPR and FNR (percentage points) for the subgroups that move most.
+
+    `subgroups` has columns setting, attribute, value, fpr_std, fnr_std (fractions), as
+    `subgroup_table` returns; the `top` subgroups by their largest std in any setting are drawn.
+    """
+    frame = subgroups.assign(
+        subgroup=subgroups["attribute"] + "=" + subgroups["value"].map({True: "1", False: "0"})
+    )
+    spread = frame.groupby("subgroup")[["fpr_std", "fnr_std"]].max().max(axis=1)
+    chosen = list(spread.fillna(0).sort_values(ascending=False, kind="stable").index[:top])
+    settings = _settings(frame["setting"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, max(3.0, 0.35 * len(chosen) * len(settings))))
+    height = 0.8 / max(1, len(settings))
+    y = np.arange(len(chosen))
+    panels = (("fpr_std", "false-positive"), ("fnr_std", "false-negative"))
+    for ax, (column, name) in zip(axes, panels, strict=True):
+        for i, setting in enumerate(settings):
+            rows = frame[frame["setting"] == setting].groupby("subgroup")[column].mean()
+            widths = 100 * rows.reindex(chosen).fillna(0).to_numpy(dtype=float)
+            ax.barh(y + (i - (len(settings) - 1) / 2) * height, widths, height, label=setting)
+        ax.set_yticks(y, chosen, fontsize="small")
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{name} rate std over replicas (pp)")
+    axes[0].set_title("Subgroups whose error rates move most", fontsize="medium", loc="left")
+    axes[1].legend(fontsize="small", title="noise setting", title_fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def grad_snr_figure(table: pd.DataFrame) -> plt.Figure:
     """Per layer: share of weights with SNR < 1, and implementation vs sampling noise.
 

@@ -5,19 +5,22 @@ channels-last for TensorFlow with ``channels_last=True``), standardised with the
 set's per-channel mean and std, int64 labels, and a held-out test set. Nothing is ever
 downloaded: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 are read through torchvision from
 files under ``--data-dir`` in torchvision's layout, and a missing dataset is one clear error
-that says where to put the files. ``digits`` (scikit-learn's bundled 8x8 digits, 1,797
+that says where to put the files. CelebA (``celeba`` or ``celeba:ATTRIBUTE``) is a binary task
+on one attribute (default Blond_Hair) whose test set keeps all 40 attributes for subgroup
+rates; see `nnr_profile.workloads.celeba`. ``digits`` (scikit-learn's bundled 8x8 digits, 1,797
 images, a fixed 1,437 / 360 train/test split) needs no files and is what tests and the demo
 use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from nnr_profile.errors import MissingDependencyError, NnrError, UsageError
+from nnr_profile.workloads import celeba
 
 DIGITS_TEST_SIZE = 360
 DIGITS_SPLIT_SEED = 0
@@ -33,6 +36,7 @@ class DatasetInfo:
     torchvision_class: str | None = None
     folder_hint: str = ""
     flip_augment: bool = False
+    target_attribute: str | None = None
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -67,6 +71,14 @@ DATASETS: dict[str, DatasetInfo] = {
         "DATA_DIR/cifar-100-python/ (unpacked cifar-100-python.tar.gz)",
         flip_augment=True,
     ),
+    "celeba": DatasetInfo(
+        "celeba",
+        (3, celeba.SIDE, celeba.SIDE),
+        2,
+        folder_hint=celeba.FOLDER_HINT,
+        flip_augment=True,
+        target_attribute=celeba.DEFAULT_TARGET,
+    ),
 }
 
 
@@ -100,7 +112,14 @@ class Dataset:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The dataset's description, or a UsageError listing the known names."""
+    """The dataset's description, or a UsageError listing the known names.
+
+    ``celeba:ATTRIBUTE`` names CelebA with that target attribute (``celeba`` alone: Blond_Hair).
+    """
+    base, _, target = name.partition(":")
+    if base.strip().lower() == "celeba":
+        attribute = celeba.target_attribute(target or celeba.DEFAULT_TARGET)
+        return replace(DATASETS["celeba"], name=f"celeba:{attribute}", target_attribute=attribute)
     key = name.strip().lower().replace("_", "-")
     key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(
         key, key
@@ -116,7 +135,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, channels_last: b
     Raises NnrError naming the expected file layout when the files are missing.
     """
     info = dataset_info(name)
-    dataset = _digits(info) if info.name == "digits" else _torchvision(info, data_dir)
+    if info.target_attribute is not None:
+        dataset = _celeba(info, data_dir)
+    elif info.name == "digits":
+        dataset = _digits(info)
+    else:
+        dataset = _torchvision(info, data_dir)
     if channels_last:
         dataset.x_train = np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1))
         dataset.x_test = np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1))
@@ -154,6 +178,35 @@ def _digits(info: DatasetInfo) -> Dataset:
         labels[test],
         [str(n) for n in bunch.target_names],
     )
+
+
+def _celeba(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
+    x_train, y_train, x_test, y_test, attributes = celeba.load_celeba(
+        data_dir, info.target_attribute
+    )
+    x_train, x_test = _standardise(x_train, x_test)
+    target = info.target_attribute
+    return Dataset(
+        info,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        [f"not {target}", target],
+        attributes,
+        list(celeba.ATTRIBUTES),
+    )
+
+
+def example_attributes(name: str, data_dir: str | Path | None = None):
+    """The test split's per-example attributes (example, attribute, value), or None.
+
+    Only datasets with attributes (CelebA) have them; reading them decodes no image.
+    """
+    info = dataset_info(name)
+    if info.target_attribute is None:
+        return None
+    return celeba.held_out_attributes(data_dir)
 
 
 def _torchvision(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:

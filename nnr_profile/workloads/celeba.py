@@ -1,0 +1,210 @@
+"""CelebA as a binary task on one target attribute, with every attribute kept for subgroups.
+
+Files are read in torchvision's layout under ``DATA_DIR/celeba/``: ``img_align_celeba/*.jpg``,
+``list_attr_celeba.txt`` (40 attributes, +1/-1) and ``list_eval_partition.txt`` (0 train,
+1 validation, 2 test); the validation split is not used. The aligned 178x218 faces are centre-
+cropped to 178x178 and downscaled to 32x32 RGB, so the 162,770 training images fit in memory
+as float32 (2 GB). Decoding all 202,599 JPEGs takes minutes, so the decoded uint8 images are
+cached once in ``nnr-profile-cache-32.npz`` beside the files (when the folder is writable).
+
+torchvision's own ``CelebA`` class is not used: it verifies the MD5 of each text file and
+returns 178x218 tensors one at a time, while variability runs need the whole set as arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nnr_profile.errors import MissingDependencyError, NnrError, UsageError
+
+SIDE = 32
+DEFAULT_TARGET = "Blond_Hair"
+ATTRIBUTES = (
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
+)
+FOLDER_HINT = (
+    "DATA_DIR/celeba/{img_align_celeba/*.jpg, list_attr_celeba.txt, list_eval_partition.txt}"
+)
+TRAIN, TEST = 0, 2
+CACHE_NAME = f"nnr-profile-cache-{SIDE}.npz"
+
+
+def target_attribute(text: str) -> str:
+    """The CelebA attribute named by `text` (any case), or a UsageError listing all 40."""
+    by_lower = {name.lower(): name for name in ATTRIBUTES}
+    name = by_lower.get(text.strip().lower())
+    if name is None:
+        raise UsageError(
+            f"CelebA has no attribute {text!r}: use celeba:ATTRIBUTE with one of "
+            f"{', '.join(ATTRIBUTES)}"
+        )
+    return name
+
+
+def celeba_folder(data_dir: str | Path | None) -> Path:
+    """The folder holding CelebA's files (DATA_DIR/celeba, or DATA_DIR itself)."""
+    if data_dir is None:
+        raise UsageError(
+            f"dataset celeba needs --data-dir: put its files at {FOLDER_HINT} "
+            "(nothing is downloaded)"
+        )
+    root = Path(data_dir).expanduser()
+    for folder in (root / "celeba", root):
+        if (folder / "list_attr_celeba.txt").exists():
+            if not (folder / "list_eval_partition.txt").exists():
+                raise NnrError(f"CelebA under {folder} lacks list_eval_partition.txt")
+            return folder
+    where = FOLDER_HINT.replace("DATA_DIR", str(root))
+    raise NnrError(f"dataset celeba not found under {root}: put its files at {where}")
+
+
+def read_annotations(folder: Path) -> pd.DataFrame:
+    """One row per image (index: file name, sorted): the 40 attributes as bool and `split`."""
+    try:
+        attributes = pd.read_csv(folder / "list_attr_celeba.txt", sep=r"\s+", skiprows=1)
+        split = pd.read_csv(
+            folder / "list_eval_partition.txt",
+            sep=r"\s+",
+            header=None,
+            names=["split"],
+            index_col=0,
+        )
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise NnrError(f"CelebA annotation files under {folder} are unreadable: {exc}") from exc
+    missing = [name for name in ATTRIBUTES if name not in attributes.columns]
+    if missing:
+        raise NnrError(
+            f"{folder / 'list_attr_celeba.txt'} lacks attribute(s) {', '.join(missing)}: "
+            "is it CelebA's original file?"
+        )
+    table = (attributes[list(ATTRIBUTES)] == 1).join(split, how="inner")
+    return table.sort_index()
+
+
+def _decode(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.draft("RGB", (2 * SIDE, 2 * SIDE))  # JPEG DCT scaling: decode at a fraction
+        image = image.convert("RGB")
+        width, height = image.size
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        box = (left, top, left + side, top + side)
+        return np.asarray(image.resize((SIDE, SIDE), Image.Resampling.BILINEAR, box=box))
+
+
+def _images(folder: Path, names: list[str]) -> np.ndarray:
+    """uint8 (N, SIDE, SIDE, 3) images for `names`, from the cache or decoded (and cached)."""
+    cache = folder / CACHE_NAME
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as data:
+            if list(data["names"]) == names:
+                return data["images"]
+    try:
+        import PIL  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("reading CelebA needs Pillow: pip install pillow") from exc
+    paths = [folder / "img_align_celeba" / name for name in names]
+    absent = [p for p in paths if not p.exists()]
+    if absent:
+        raise NnrError(
+            f"{len(absent)} CelebA image(s) listed in list_attr_celeba.txt are missing, e.g. "
+            f"{absent[0]}: unpack img_align_celeba.zip into {folder}"
+        )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        images = np.stack(list(pool.map(_decode, paths, chunksize=256)))
+    _write_cache(cache, names, images)
+    return images
+
+
+def _write_cache(cache: Path, names: list[str], images: np.ndarray) -> None:
+    """Write the cache atomically; a read-only data folder just goes without one."""
+    try:
+        handle, temp = tempfile.mkstemp(dir=cache.parent, suffix=".npz")
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, names=np.array(names), images=images)
+        os.replace(temp, cache)
+    except OSError:
+        Path(temp).unlink(missing_ok=True)
+
+
+def load_celeba(
+    data_dir: str | Path | None, target: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test, test_attributes) for the binary task on `target`.
+
+    Images are float32 (N, 3, 32, 32) in [0, 1]; labels int64 (1 where `target` holds);
+    `test_attributes` bool (N_test, 40) in `ATTRIBUTES` order.
+    """
+    folder = celeba_folder(data_dir)
+    table = read_annotations(folder)
+    table = table[table["split"].isin([TRAIN, TEST])]
+    images = _images(folder, [str(name) for name in table.index])
+    x = images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    is_train = (table["split"] == TRAIN).to_numpy()
+    y = table[target].to_numpy(dtype=np.int64)
+    attributes = table.loc[~is_train, list(ATTRIBUTES)].to_numpy(dtype=bool)
+    if not is_train.any() or is_train.all():
+        raise NnrError(f"CelebA under {folder} needs both train (0) and test (2) images")
+    return x[is_train], y[is_train], x[~is_train], y[~is_train], attributes
+
+
+def held_out_attributes(data_dir: str | Path | None) -> pd.DataFrame:
+    """The test split's attributes, long form: example, attribute, value (no image decoding)."""
+    table = read_annotations(celeba_folder(data_dir))
+    test = table.loc[table["split"] == TEST, list(ATTRIBUTES)].reset_index(drop=True)
+    long = (
+        test.rename_axis("example")
+        .reset_index()
+        .melt(id_vars="example", var_name="attribute", value_name="value")
+    )
+    return long.sort_values(["attribute", "example"], ignore_index=True)
