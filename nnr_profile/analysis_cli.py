@@ -174,6 +174,14 @@ def verify_command(
 
 @click.command("variability")
 @click.option("--model", "-m", default="mlp", show_default=True, help="Workload name.")
+@click.option(
+    "--framework",
+    "-f",
+    type=click.Choice(["torch", "tf"]),
+    default="torch",
+    show_default=True,
+    help="Framework that trains the replicas.",
+)
 @_data_options
 @click.option(
     "--settings",
@@ -202,6 +210,7 @@ def verify_command(
 @_DB
 def variability_command(
     model: str,
+    framework: str,
     dataset: str,
     data_dir: str | None,
     settings: str,
@@ -220,7 +229,7 @@ def variability_command(
     """Train R replicas per noise setting to the end and store accuracy, predictions, weights.
 
     Each replica is its own process; re-running the same command resumes. 'nnr-profile report'
-    then writes variability.csv, per_class.csv, subgroups.csv (CelebA) and the figures. PyTorch only for now. On the
+    then writes variability.csv, per_class.csv, subgroups.csv (CelebA) and the figures. On the
     CPU the kernels are deterministic, so 'impl' behaves like 'control' there.
 
     \b
@@ -228,6 +237,7 @@ def variability_command(
       nnr-profile variability --model mlp --dataset digits --replicas 5 --epochs 20 --gpu cpu
       nnr-profile variability --model smallcnn --dataset cifar10 --data-dir ~/data \\
           --replicas 10 --settings algo+impl,algo,impl,control --epochs 30
+      nnr-profile variability --framework tf --model resnet18 --dataset celeba --data-dir ~/data
     """
     from nnr_profile.profiler.sweep import resolve_devices
     from nnr_profile.profiler.variability import (
@@ -240,10 +250,11 @@ def variability_command(
     from nnr_profile.workloads.datasets import load_dataset
     from nnr_profile.workloads.registry import parse_workload_args
 
-    require_framework("torch")
+    require_framework(framework)
     choice = resolve_devices(gpu)
     spec = VariabilitySpec(
         workload=model.strip(),
+        framework=framework,
         dataset=dataset,
         settings=parse_settings(settings),
         replicas=replicas,

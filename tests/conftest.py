@@ -91,3 +91,20 @@ def write_celeba(root: Path, n_train: int = 24, n_test: int = 16, seed: int = 0)
 def celeba_dir(tmp_path: Path) -> Path:
     """A data folder holding a tiny CelebA (see `write_celeba`)."""
     return write_celeba(tmp_path / "data")
+
+
+def write_mnist(root: Path, n_train: int = 64, n_test: int = 32, seed: int = 0) -> Path:
+    """A tiny MNIST in torchvision's raw layout (IDX files, gunzipped); labels follow brightness."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for prefix, count in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = (rng.integers(0, 50, (count, 28, 28)) + 20 * labels[:, None, None]).astype(
+            np.uint8
+        )
+        header = np.array([0x803, count, 28, 28], dtype=">i4").tobytes()
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        header = np.array([0x801, count], dtype=">i4").tobytes()
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())
+    return root

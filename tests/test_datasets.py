@@ -88,3 +88,13 @@ def test_example_attributes_come_without_images(celeba_dir):
     assert list(frame.columns) == ["example", "attribute", "value"]
     assert len(frame) == 16 * 40 and frame["value"].dtype == bool
     assert sorted(frame["example"].unique()) == list(range(16))
+
+
+def test_mnist_from_idx_files(tmp_path):
+    from conftest import write_mnist
+
+    data = load_dataset("mnist", write_mnist(tmp_path))
+    assert data.x_train.shape == (64, 1, 28, 28) and data.x_test.shape == (32, 1, 28, 28)
+    assert data.y_test.dtype == np.int64 and data.class_names[0].startswith("0")
+    bright = [data.x_train[data.y_train == k].mean() for k in (0, 9) if (data.y_train == k).any()]
+    assert bright == sorted(bright)

@@ -2,6 +2,7 @@
 determinism, bit-for-bit repeats, and a machine without TensorFlow."""
 
 import importlib.util
+import json
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -140,3 +141,70 @@ def test_without_tensorflow_tf_says_how_to_install_and_all_runs_the_rest(db, tmp
     assert "skipping tf: not installed" in proc.stderr and "pip install" in proc.stderr
     assert "2 trial(s) run" in proc.stdout
     assert set(_trials(db)["framework"]) == {"torch"}
+
+
+@needs_tf
+def test_tf_verify_reproduces_mlp_and_names_the_op_that_refuses(tmp_path):
+    tiny = ["--framework", "tf", "--gpu", "cpu", "--batch-size", "2", "--iterations", "3"]
+    proc = run_cli("verify", "--model", "mlp", *tiny, "--json")
+    assert proc.returncode == 0, proc.stderr
+    verdicts = json.loads(proc.stdout)
+    assert verdicts["deterministic"]["reproducible"] is True
+    assert verdicts["deterministic"]["max_abs_weight_diff"] == 0.0
+    proc = run_cli("verify", "--model", "stamps_time", *tiny, "--json", plugins=True)
+    assert proc.returncode == 1, proc.stderr
+    refused = json.loads(proc.stdout)["deterministic"]
+    assert refused["reproducible"] is False and refused["nondeterministic_ops"] == ["Timestamp"]
+    assert "Traceback" not in proc.stderr
+
+
+@needs_tf
+def test_tf_variability_control_is_exactly_repeatable(db, tmp_path):
+    proc = run_cli(
+        "variability",
+        "--framework",
+        "tf",
+        "--model",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--replicas",
+        "2",
+        "--settings",
+        "algo+impl,control",
+        "--epochs",
+        "1",
+        "--gpu",
+        "cpu",
+        "--jobs",
+        "2",
+        "--db",
+        str(db),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "4 replica(s) run, 0 already in the store, 0 failed" in proc.stdout
+    out = tmp_path / "report"
+    proc = run_cli("report", "--db", str(db), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "variability.csv").set_index("setting")
+    assert set(table["framework"]) == {"tf"}
+    control, free = table.loc["control"], table.loc["algo+impl"]
+    assert control["acc_std"] == 0 and control["churn"] == 0 and control["l2_mean"] == 0
+    assert free["churn"] > 0 and free["l2_mean"] > 0
+
+
+@needs_tf
+def test_tf_replica_reads_mnist_through_torchvision(db, tmp_path):
+    from conftest import write_mnist
+
+    data = write_mnist(tmp_path / "data")
+    args = ["--framework", "tf", "--model", "lenet", "--dataset", "mnist", "--data-dir", str(data)]
+    proc = run_cli(
+        "variability", *args, "--replicas", "1", "--settings", "control", "--epochs", "1",
+        "--batch-size", "16", "--gpu", "cpu", "--db", str(db),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "1 replica(s) run, 0 already in the store, 0 failed" in proc.stdout
+    with sqlite3.connect(db) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM predictions").fetchone()
+    assert count == 32

@@ -102,6 +102,16 @@ def test_ops_from_warnings_and_tf_errors():
         "op not available."
     )
     assert ops_from_error(tf_error) == ["unsorted segment reduction"]
+    softmax = (
+        "UnimplementedError: A deterministic GPU implementation of SparseSoftmaxXentWithLogitsOp "
+        "is not currently available."
+    )
+    assert ops_from_error(softmax) == ["SparseSoftmaxXentWithLogitsOp"]
+    stamp = (
+        "RuntimeError: TensorFlow op model/dense/Timestamp failed (FailedPreconditionError): "
+        "Timestamp cannot be called when determinism is enabled"
+    )
+    assert ops_from_error(stamp) == ["Timestamp"]
     assert ops_from_error("ValueError: shapes differ") == []
 
 

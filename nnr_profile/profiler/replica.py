@@ -114,28 +114,37 @@ def run_replica(spec: ReplicaSpec) -> ReplicaResult:
 
 
 def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
-    from nnr_profile.errors import UsageError
     from nnr_profile.profiler.env import host_fingerprint
     from nnr_profile.workloads.adapter import get_adapter
     from nnr_profile.workloads.datasets import load_dataset
     from nnr_profile.workloads.registry import get_workload
 
-    if spec.framework != "torch":
-        raise UsageError(f"variability replicas support torch only, not {spec.framework}")
     for key, value in mode_env(spec.mode, spec.framework).items():
         os.environ.setdefault(key, value)
     result.environment = host_fingerprint(spec.gpu_index)
+    # the data first: torchvision's readers must be loaded before TensorFlow, never after
+    dataset = load_dataset(spec.dataset, spec.data_dir, channels_last=spec.framework == "tf")
     workload = get_workload(spec.framework, spec.workload)
     args = workload.resolve_args(spec.workload_args)
     adapter = get_adapter(spec.framework)
     result.knobs_applied = adapter.apply_mode(spec.mode)
     result.environment["framework"] = adapter.environment()
+    train = _train_tf if spec.framework == "tf" else _train_torch
+    predictions = train(spec, workload, args, dataset, result)
+    result.predictions = predictions.tolist()
+    result.labels = dataset.y_test.tolist()
+    result.test_accuracy = float((predictions == dataset.y_test).mean())
+    result.weights_hash = hashlib.sha256(result.weights.tobytes()).hexdigest()
 
+
+def _train_torch(
+    spec: ReplicaSpec, workload: Any, args: dict[str, Any], dataset: Any, result: ReplicaResult
+) -> np.ndarray:
+    """Train with PyTorch; fills losses and weights, returns the test predictions."""
     import torch
 
     from nnr_profile.workloads.torch import training
 
-    dataset = load_dataset(spec.dataset, spec.data_dir)
     device = torch.device("cuda:0" if spec.device == "cuda" else "cpu")
     training.seed_everything(spec.init_seed)
     model = training.build_model(workload, args, dataset, device, spec.mode.name)
@@ -151,12 +160,30 @@ def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
         spec.learning_rate,
         spec.data_seed,
     )
-    predictions = training.predict(model, tensors[2]).numpy()
-    result.predictions = predictions.tolist()
-    result.labels = dataset.y_test.tolist()
-    result.test_accuracy = float((predictions == dataset.y_test).mean())
     result.weights = training.flat_weights(model)
-    result.weights_hash = hashlib.sha256(result.weights.tobytes()).hexdigest()
+    return training.predict(model, tensors[2]).numpy()
+
+
+def _train_tf(
+    spec: ReplicaSpec, workload: Any, args: dict[str, Any], dataset: Any, result: ReplicaResult
+) -> np.ndarray:
+    """Train with TensorFlow (channels-last data); as `_train_torch`."""
+    from nnr_profile.workloads.tf import training
+
+    training.seed_everything(spec.init_seed)
+    model = training.build_model(workload, args, dataset, spec.mode.name, spec.device)
+    result.losses = training.train(
+        model,
+        workload,
+        dataset,
+        spec.epochs,
+        spec.batch_size,
+        spec.learning_rate,
+        spec.data_seed,
+        spec.device,
+    )
+    result.weights = training.flat_weights(model)
+    return training.predict(model, dataset.x_test, spec.device)
 
 
 def _read_weights(folder: Path) -> dict[str, Any]:

@@ -105,10 +105,8 @@ class VariabilitySpec:
             raise UsageError(f"--timeout must be positive, not {self.timeout_s}")
         if not self.settings:
             raise UsageError("a variability study needs at least one noise setting")
-        if self.framework != "torch":
-            raise UsageError(
-                f"variability runs support --framework torch only for now, not {self.framework}"
-            )
+        if self.framework not in ("torch", "tf"):
+            raise UsageError(f"--framework must be torch or tf, not {self.framework!r}")
         if not self.devices:
             raise UsageError("a variability study needs at least one device")
         dataset_info(self.dataset)

@@ -36,7 +36,10 @@ from nnr_profile.profiler.trial import STATUS_FAILED, STATUS_OK, TrialSpec
 WEIGHTS_FILE = "weights.npy"
 TORCH_ALERT = re.compile(r"^(.*?) does not have a deterministic implementation", re.S)
 TF_ALERTS = (
-    re.compile(r"(?:GPU|CPU)? ?implementation of (.+?) (?:op )?(?:is )?not available", re.I),
+    re.compile(r"(\w+) cannot be called when determinism is enabled"),
+    re.compile(
+        r"(?:GPU|CPU)? ?implementation of (.+?) (?:op )?(?:is )?not (?:currently )?available", re.I
+    ),
     re.compile(r"([\w.]+) (?:op )?does not have a deterministic implementation", re.I),
     re.compile(r"(\w+) (?:is|are) not deterministic", re.I),
 )

@@ -300,7 +300,7 @@ def accuracy_points(replicas: pd.DataFrame) -> pd.DataFrame:
 
 def display_variability(table: pd.DataFrame) -> pd.DataFrame:
     """The variability table shaped for reading: accuracy and churn in percent, L2 rounded."""
-    shown = table[["workload", "dataset", "gpu_arch", "setting", "replicas"]].copy()
+    shown = table[["framework", "workload", "dataset", "gpu_arch", "setting", "replicas"]].copy()
     shown["acc mean (%)"] = (100 * table["acc_mean"]).round(2)
     shown["acc std (pp)"] = (100 * table["acc_std"]).round(3)
     shown["churn (%)"] = (100 * table["churn"]).round(2)

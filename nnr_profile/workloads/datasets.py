@@ -46,14 +46,14 @@ DATASETS: dict[str, DatasetInfo] = {
         (1, 28, 28),
         10,
         "MNIST",
-        "DATA_DIR/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+        "DATA_DIR/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (gunzipped)",
     ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
         (1, 28, 28),
         10,
         "FashionMNIST",
-        "DATA_DIR/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+        "DATA_DIR/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (gunzipped)",
     ),
     "cifar10": DatasetInfo(
         "cifar10",

@@ -1,0 +1,252 @@
+"""Train a TensorFlow (Keras 3) workload on a real dataset to the end; read predictions, weights.
+
+The counterpart of `nnr_profile.workloads.torch.training`, used by variability replicas. Two
+seeds drive the randomness the study separates: `init_seed` (weight initialisation, via
+`seed_everything` before `build_model`) and `data_seed` (data order, flip augmentation,
+dropout). Kernel (implementation) noise is set by the determinism mode, applied before this
+module is used. Datasets are channels-last: `load_dataset(name, data_dir, channels_last=True)`
+gives (N, H, W, C) images, the layout the TF workloads are built for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nnr_profile.errors import MissingDependencyError, UsageError
+from nnr_profile.workloads.datasets import Dataset
+from nnr_profile.workloads.registry import BuildContext, Workload
+from nnr_profile.workloads.tf.adapter import _optimizer, configure_devices, op_error
+
+EVAL_BATCH = 1024
+SEED_STATE = "seed_generator_state"
+"""Name of the variable holding a Keras `SeedGenerator`'s state (dropout and other layers)."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras's global generators."""
+    configure_devices()  # before anything starts TF's runtime (thread pools are fixed then)
+    keras.utils.set_random_seed(seed)
+
+
+def tf_device(device: str) -> str:
+    """The TensorFlow device name for `device` ("cuda" or "cpu")."""
+    return "/GPU:0" if device == "cuda" else "/CPU:0"
+
+
+def model_input_shape(workload: Workload, dataset: Dataset) -> tuple[int, ...]:
+    """The input shape the workload is built with for `dataset` (flattened for `features`)."""
+    shape = tuple(int(n) for n in dataset.x_train.shape[1:])
+    channels = dataset.info.input_shape[0]
+    if len(shape) == 3 and shape[-1] != channels:
+        raise UsageError(
+            f"{dataset.name} is loaded channels-first {shape}; TensorFlow models take "
+            "(H, W, C) images: load it with load_dataset(..., channels_last=True)"
+        )
+    if workload.input_kind == "features":
+        return (int(np.prod(shape)),)
+    if workload.input_kind != "image":
+        raise UsageError(
+            f"{workload.name} takes {workload.input_kind} inputs; variability runs need an "
+            "image or features model (e.g. mlp, smallcnn, lenet, resnet18)"
+        )
+    if min(shape[:2]) < workload.min_image_size:
+        raise UsageError(
+            f"{workload.name} needs images of at least {workload.min_image_size} pixels; "
+            f"{dataset.name} has {shape[0]}x{shape[1]}: use a larger dataset or another model "
+            "(mlp or smallcnn work on digits)"
+        )
+    return shape
+
+
+def build_model(
+    workload: Workload, args: dict[str, Any], dataset: Dataset, mode: str, device: str
+) -> keras.Model:
+    """The workload's model for `dataset`'s inputs and classes, its variables on `device`.
+
+    Keras's session is cleared first so that layer names, and with them the variable paths
+    that order `flat_weights`, are the same for every model built in one process. Weights are
+    drawn from Python's generator, which `seed_everything` seeds and the clearing keeps.
+    """
+    configure_devices()
+    if device == "cuda" and not tf.config.list_physical_devices("GPU"):
+        raise MissingDependencyError(
+            "TensorFlow sees no GPU (tensorflow-cpu, or a build without CUDA); install it "
+            "with: pip install 'tensorflow[and-cuda]'"
+        )
+    input_shape = model_input_shape(workload, dataset)
+    keras.backend.clear_session(free_memory=False)
+    ctx = BuildContext(args, mode, input_shape, dataset.num_classes)
+    with tf.device(tf_device(device)):
+        return workload.builder(ctx)
+
+
+def model_arrays(
+    dataset: Dataset, workload: Workload
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x_train, y_train, x_test, y_test as NumPy arrays (flattened for `features` models)."""
+    x_train, x_test = dataset.x_train, dataset.x_test
+    if workload.input_kind == "features":
+        x_train = x_train.reshape(len(x_train), -1)
+        x_test = x_test.reshape(len(x_test), -1)
+    return x_train, dataset.y_train, x_test, dataset.y_test
+
+
+def _model_inputs(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
+    """`inputs` flattened per example when the model takes flat features, else unchanged."""
+    shape = getattr(model, "input_shape", None)
+    if isinstance(shape, tuple) and len(shape) == 2 and inputs.ndim > 2:
+        return inputs.reshape(len(inputs), -1)
+    return inputs
+
+
+def _logits(output: Any) -> tf.Tensor:
+    return output.logits if hasattr(output, "logits") else output
+
+
+def reseed_layers(model: keras.Model, seed: int) -> None:
+    """Reset every Keras seed-generator state in `model` (dropout) from `seed`.
+
+    Keras draws those states from Python's generator when a layer is built, i.e. from the
+    init seed; resetting them here makes dropout follow the data seed, as in PyTorch.
+    """
+    states = sorted((v for v in model.variables if v.name == SEED_STATE), key=lambda v: v.path)
+    if not states:
+        return
+    seeds = np.random.default_rng([seed, 1]).integers(1, 10**9, size=len(states))
+    for variable, value in zip(states, seeds, strict=True):
+        variable.assign(np.array([value, 0], dtype=variable.dtype))
+
+
+def flip_images(images: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """`images` (N, H, W, C) with those where `mask` is true flipped left-right (the W axis)."""
+    return tf.where(mask[:, None, None, None], tf.reverse(images, axis=[2]), images)
+
+
+def train(
+    model: keras.Model,
+    workload: Workload,
+    dataset: Dataset,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    data_seed: int,
+    device: str,
+) -> list[float]:
+    """Train for `epochs` with a cosine learning-rate schedule; returns mean loss per epoch.
+
+    Data order and flip augmentation come from a NumPy generator seeded with `data_seed`;
+    dropout from seed-generator states reset from `data_seed` (`reseed_layers`).
+    """
+    x_train, y_train, _, _ = model_arrays(dataset, workload)
+    steps_per_epoch = -(-len(y_train) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(1, epochs * steps_per_epoch)
+    )
+    flip = dataset.info.flip_augment and workload.input_kind == "image"
+    rng = np.random.default_rng(data_seed)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    reseed_layers(model, data_seed)
+    name = tf_device(device)
+    with tf.device(name):
+        optimizer = _optimizer(workload.optimizer, schedule)
+        optimizer.build(model.trainable_variables)
+        x_all, y_all = tf.identity(x_train), tf.identity(y_train)
+        total = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.bool),
+        ]
+    )
+    def step(index: tf.Tensor, mask: tf.Tensor) -> None:
+        inputs = tf.gather(x_all, index)
+        if flip:
+            inputs = flip_images(inputs, mask)
+        targets = tf.gather(y_all, index)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(targets, _logits(model(inputs, training=True)))
+        variables = model.trainable_variables
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        total.assign_add(loss * tf.cast(tf.size(index), tf.float32))
+
+    losses: list[float] = []
+    no_flip = np.zeros(batch_size, dtype=bool)
+    try:
+        with tf.device(name):
+            for _ in range(epochs):
+                order = rng.permutation(len(y_train)).astype(np.int32)
+                total.assign(0.0)
+                for first in range(0, len(order), batch_size):
+                    index = order[first : first + batch_size]
+                    mask = rng.random(len(index)) < 0.5 if flip else no_flip[: len(index)]
+                    step(index, mask)
+                losses.append(float(total.numpy()) / len(order))
+    except tf.errors.OpError as exc:
+        raise op_error(exc) from exc
+    return losses
+
+
+def predict(model: keras.Model, inputs: np.ndarray, device: str) -> np.ndarray:
+    """Class predictions (argmax of the logits) in inference mode, as an int64 NumPy array."""
+    inputs = _model_inputs(model, inputs)
+    out = []
+    try:
+        with tf.device(tf_device(device)):
+            for i in range(0, len(inputs), EVAL_BATCH):
+                logits = _logits(model(inputs[i : i + EVAL_BATCH], training=False))
+                out.append(tf.argmax(logits, axis=-1).numpy())
+    except tf.errors.OpError as exc:
+        raise op_error(exc) from exc
+    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+
+
+def mean_loss(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, device: str) -> float:
+    """Mean cross-entropy over `inputs` in inference mode."""
+    inputs = _model_inputs(model, inputs)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    total = 0.0
+    try:
+        with tf.device(tf_device(device)):
+            for i in range(0, len(inputs), EVAL_BATCH):
+                logits = _logits(model(inputs[i : i + EVAL_BATCH], training=False))
+                total += float(loss_fn(targets[i : i + EVAL_BATCH], logits))
+    except tf.errors.OpError as exc:
+        raise op_error(exc) from exc
+    return total / len(inputs)
+
+
+def variables_sorted(model: keras.Model) -> list[Any]:
+    """Trainable variables sorted by path (the order of every flat weight vector)."""
+    return sorted(model.trainable_variables, key=lambda v: v.path)
+
+
+def flat_weights(model: keras.Model) -> np.ndarray:
+    """All trainable variables, sorted by path, flattened into one float32 vector."""
+    parts = [
+        np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32).reshape(-1)
+        for v in variables_sorted(model)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def load_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
+    """Copy a vector from `flat_weights` back into the model's trainable variables."""
+    variables = variables_sorted(model)
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    expected = sum(sizes)
+    if flat.size != expected:
+        raise UsageError(
+            f"stored weights have {flat.size} values but the model has {expected}: "
+            "same --model, --dataset and --workload-arg as the stored replicas?"
+        )
+    flat = np.asarray(flat, dtype=np.float32).reshape(-1)
+    offset = 0
+    for variable, size in zip(variables, sizes, strict=True):
+        chunk = flat[offset : offset + size].reshape(tuple(variable.shape))
+        variable.assign(chunk.astype(variable.dtype))
+        offset += size
