@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from nnr_profile.errors import UsageError
@@ -33,3 +34,27 @@ def check_mlp(args: dict[str, Any], image_size: int | None) -> None:
     """`check_args` for mlp: norm is none, batch or layer."""
     if args["norm"] not in ("none", "batch", "layer"):
         raise UsageError(f"mlp norm must be none, batch or layer, not {args['norm']!r}")
+
+
+def training_input_shape(
+    workload: Any, dataset: str, shape: tuple[int, ...], height_width: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The shape `workload` is built with to train on `dataset`'s samples of `shape`.
+
+    Flattened for `features` models; a UsageError for other non-image models and for images
+    (`height_width`) smaller than the workload's `min_image_size`.
+    """
+    if workload.input_kind == "features":
+        return (math.prod(shape),)
+    if workload.input_kind != "image":
+        raise UsageError(
+            f"{workload.name} takes {workload.input_kind} inputs; variability runs need an "
+            "image or features model (e.g. mlp, smallcnn, lenet, resnet18)"
+        )
+    if min(height_width) < workload.min_image_size:
+        raise UsageError(
+            f"{workload.name} needs images of at least {workload.min_image_size} pixels; "
+            f"{dataset} has {height_width[0]}x{height_width[1]}: use a larger dataset or another "
+            "model (mlp or smallcnn work on digits)"
+        )
+    return shape

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from nnr_profile.errors import MissingDependencyError, UsageError
+from nnr_profile.workloads.checks import training_input_shape
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.tf.adapter import _optimizer, configure_devices, op_error
@@ -46,20 +47,7 @@ def model_input_shape(workload: Workload, dataset: Dataset) -> tuple[int, ...]:
             f"{dataset.name} is loaded channels-first {shape}; TensorFlow models take "
             "(H, W, C) images: load it with load_dataset(..., channels_last=True)"
         )
-    if workload.input_kind == "features":
-        return (int(np.prod(shape)),)
-    if workload.input_kind != "image":
-        raise UsageError(
-            f"{workload.name} takes {workload.input_kind} inputs; variability runs need an "
-            "image or features model (e.g. mlp, smallcnn, lenet, resnet18)"
-        )
-    if min(shape[:2]) < workload.min_image_size:
-        raise UsageError(
-            f"{workload.name} needs images of at least {workload.min_image_size} pixels; "
-            f"{dataset.name} has {shape[0]}x{shape[1]}: use a larger dataset or another model "
-            "(mlp or smallcnn work on digits)"
-        )
-    return shape
+    return training_input_shape(workload, dataset.name, shape, shape[:2])
 
 
 def build_model(

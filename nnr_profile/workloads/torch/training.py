@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nnr_profile.errors import UsageError
+from nnr_profile.workloads.checks import training_input_shape
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.torch.adapter import _optimizer
@@ -32,21 +33,8 @@ def seed_everything(seed: int) -> None:
 
 def model_input_shape(workload: Workload, dataset: Dataset) -> tuple[int, ...]:
     """The input shape the workload is built with for `dataset` (flattened for `features`)."""
-    shape = tuple(dataset.x_train.shape[1:])
-    if workload.input_kind == "features":
-        return (int(np.prod(shape)),)
-    if workload.input_kind != "image":
-        raise UsageError(
-            f"{workload.name} takes {workload.input_kind} inputs; variability runs need an "
-            "image or features model (e.g. mlp, smallcnn, lenet, resnet18)"
-        )
-    if min(shape[1:]) < workload.min_image_size:
-        raise UsageError(
-            f"{workload.name} needs images of at least {workload.min_image_size} pixels; "
-            f"{dataset.name} has {shape[1]}x{shape[2]}: use a larger dataset or another model "
-            "(mlp or smallcnn work on digits)"
-        )
-    return shape
+    shape = tuple(int(n) for n in dataset.x_train.shape[1:])
+    return training_input_shape(workload, dataset.name, shape, shape[1:])
 
 
 def build_model(
