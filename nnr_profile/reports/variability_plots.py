@@ -96,7 +96,7 @@ def subgroup_rates_figure(subgroups: pd.DataFrame, top: int = 12) -> plt.Figure:
         ax.invert_yaxis()
         ax.set_xlabel(f"{name} rate std over replicas (pp)")
     axes[0].set_title("Subgroups whose error rates move most", fontsize="medium", loc="left")
-    axes[1].legend(fontsize="small", title="noise setting", title_fontsize="small")
+    axes[1].legend(fontsize="small", title="noise setting", title_fontsize="small", loc="best")
     fig.tight_layout()
     return fig
 

@@ -158,7 +158,7 @@ def _images(folder: Path, names: list[str]) -> np.ndarray:
             f"{absent[0]}: unpack img_align_celeba.zip into {folder}"
         )
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        images = np.stack(list(pool.map(_decode, paths, chunksize=256)))
+        images = np.stack(list(pool.map(_decode, paths)))
     _write_cache(cache, names, images)
     return images
 
