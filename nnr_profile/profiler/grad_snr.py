@@ -128,10 +128,8 @@ def measure(spec: GradSnrSpec, mode: Mode) -> list[dict[str, Any]]:
     args = workload.resolve_args(spec.workload_args)
     get_adapter("torch").apply_mode(mode)
     dataset = load_dataset(spec.dataset, spec.data_dir)
-    device = torch.device("cuda:0" if spec.gpu_index is not None else "cpu")
-    training.seed_everything(spec.seed)
-    model = training.build_model(workload, args, dataset, device, mode.name)
-    tensors = training.device_tensors(dataset, workload, device)
+    device = "cpu" if spec.gpu_index is None else "cuda"
+    model, tensors = training.prepare(workload, args, dataset, mode.name, device, spec.seed)
     if spec.epochs:
         training.train(
             model,

@@ -121,10 +121,8 @@ def compute_landscape(spec: LandscapeSpec) -> Landscape:
     workload = get_workload("torch", spec.workload)
     args = workload.resolve_args(spec.workload_args)
     dataset = load_dataset(spec.dataset, spec.data_dir)
-    device = torch.device("cuda:0" if spec.gpu_index is not None else "cpu")
-    training.seed_everything(spec.seed)
-    model = training.build_model(workload, args, dataset, device, "default")
-    tensors = training.device_tensors(dataset, workload, device)
+    device = "cpu" if spec.gpu_index is None else "cuda"
+    model, tensors = training.prepare(workload, args, dataset, "default", device, spec.seed)
     x_eval, y_eval = tensors[0][: spec.examples], tensors[1][: spec.examples]
     others: dict[str, np.ndarray] = {}
     if spec.db:

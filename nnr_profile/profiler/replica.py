@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import sys
-import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import numpy as np
 
 from nnr_profile.profiler.child import child_environment, launch_child, write_result
 from nnr_profile.profiler.determinism import Mode, mode_env
-from nnr_profile.profiler.trial import STATUS_FAILED, STATUS_OK, DeviceModeSpec
+from nnr_profile.profiler.trial import STATUS_FAILED, DeviceModeSpec, run_capturing
 
 WEIGHTS_FILE = "weights.npy"
 
@@ -101,16 +99,7 @@ class ReplicaResult:
 
 def run_replica(spec: ReplicaSpec) -> ReplicaResult:
     """Train `spec` in this process; any exception becomes a failed result with its text."""
-    began = time.perf_counter()
-    result = ReplicaResult(spec=spec, status=STATUS_FAILED)
-    try:
-        _run(spec, result)
-        result.status = STATUS_OK
-    except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        result.environment.setdefault("traceback", traceback.format_exc(limit=8))
-    result.wall_s = time.perf_counter() - began
-    return result
+    return run_capturing(_run, spec, ReplicaResult(spec=spec, status=STATUS_FAILED))
 
 
 def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
@@ -141,15 +130,13 @@ def _train_torch(
     spec: ReplicaSpec, workload: Any, args: dict[str, Any], dataset: Any, result: ReplicaResult
 ) -> np.ndarray:
     """Train with PyTorch; fills losses and weights, returns the test predictions."""
-    import torch
 
     from nnr_profile.workloads.torch import training
 
-    device = torch.device("cuda:0" if spec.device == "cuda" else "cpu")
-    training.seed_everything(spec.init_seed)
-    model = training.build_model(workload, args, dataset, device, spec.mode.name)
+    model, tensors = training.prepare(
+        workload, args, dataset, spec.mode.name, spec.device, spec.init_seed
+    )
     training.seed_everything(spec.data_seed)  # dropout and anything else drawn while training
-    tensors = training.device_tensors(dataset, workload, device)
     result.losses = training.train(
         model,
         workload,

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,18 +127,26 @@ class TrialResult:
         return cls(**{**data, "spec": TrialSpec.from_dict(data["spec"])})
 
 
-def run_trial(spec: TrialSpec) -> TrialResult:
-    """Run `spec` in this process; any exception becomes a failed result with its text."""
+def run_capturing(body: Callable[[Any, Any], None], spec: Any, result: Any) -> Any:
+    """`body(spec, result)` in this process: `result` ends ok, or failed with the error's text.
+
+    `result` has status, error, environment (a dict, which gets the traceback) and wall_s.
+    """
     began = time.perf_counter()
-    result = TrialResult(spec=spec, status=STATUS_FAILED)
     try:
-        _run(spec, result)
+        body(spec, result)
         result.status = STATUS_OK
     except Exception as exc:
+        result.status = STATUS_FAILED
         result.error = f"{type(exc).__name__}: {exc}"
         result.environment.setdefault("traceback", traceback.format_exc(limit=8))
     result.wall_s = time.perf_counter() - began
     return result
+
+
+def run_trial(spec: TrialSpec) -> TrialResult:
+    """Run `spec` in this process; any exception becomes a failed result with its text."""
+    return run_capturing(_run, spec, TrialResult(spec=spec, status=STATUS_FAILED))
 
 
 def _run(spec: TrialSpec, result: TrialResult) -> None:

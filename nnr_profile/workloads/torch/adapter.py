@@ -16,6 +16,11 @@ from nnr_profile.profiler.determinism import Mode, apply_torch_mode
 from nnr_profile.workloads.registry import BuildContext, Workload
 
 
+def torch_device(device: str) -> torch.device:
+    """The torch device for `device` ("cuda": the process's one visible GPU, or "cpu")."""
+    return torch.device("cuda:0" if device == "cuda" else "cpu")
+
+
 def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9)
@@ -112,9 +117,9 @@ class TorchAdapter:
         device: str,
     ) -> TorchSession:
         """Build the model and a synthetic batch on `device`."""
-        torch_device = torch.device("cuda:0" if device == "cuda" else "cpu")
+        target = torch_device(device)
         ctx = BuildContext(args, mode.name, input_shape, workload.num_classes)
-        model = workload.builder(ctx).to(torch_device).train()
+        model = workload.builder(ctx).to(target).train()
         optimizer = _optimizer(workload.optimizer, model.parameters(), workload.learning_rate)
         generator = torch.Generator().manual_seed(1234)
         if workload.input_kind == "tokens":
@@ -127,9 +132,7 @@ class TorchAdapter:
         else:
             inputs = torch.randn((batch_size, *input_shape), generator=generator)
             targets = torch.randint(0, workload.num_classes, (batch_size,), generator=generator)
-        return TorchSession(
-            model, optimizer, inputs.to(torch_device), targets.to(torch_device), torch_device
-        )
+        return TorchSession(model, optimizer, inputs.to(target), targets.to(target), target)
 
     def environment(self) -> dict[str, Any]:
         """torch, torchvision, CUDA and cuDNN versions, and the GPU as torch sees it."""

@@ -8,7 +8,6 @@ by the determinism mode, applied before this module is used.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import numpy as np
@@ -19,16 +18,14 @@ from nnr_profile.errors import UsageError
 from nnr_profile.workloads.checks import training_input_shape
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import BuildContext, Workload
-from nnr_profile.workloads.torch.adapter import _optimizer
+from nnr_profile.workloads.torch.adapter import ADAPTER, _optimizer, torch_device
 
 EVAL_BATCH = 1024
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    """Seed Python, NumPy and torch's global generators (as a trial does)."""
+    ADAPTER.seed(seed)
 
 
 def model_input_shape(workload: Workload, dataset: Dataset) -> tuple[int, ...]:
@@ -38,11 +35,20 @@ def model_input_shape(workload: Workload, dataset: Dataset) -> tuple[int, ...]:
 
 
 def build_model(
-    workload: Workload, args: dict[str, Any], dataset: Dataset, device: torch.device, mode: str
+    workload: Workload, args: dict[str, Any], dataset: Dataset, mode: str, device: str
 ) -> nn.Module:
-    """The workload's model for `dataset`'s inputs and classes, on `device`."""
+    """The workload's model for `dataset`'s inputs and classes, on `device` ("cpu" or "cuda")."""
     ctx = BuildContext(args, mode, model_input_shape(workload, dataset), dataset.num_classes)
-    return workload.builder(ctx).to(device)
+    return workload.builder(ctx).to(torch_device(device))
+
+
+def prepare(
+    workload: Workload, args: dict[str, Any], dataset: Dataset, mode: str, device: str, seed: int
+) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """Seed with `seed`, build the model, and put the dataset on `device`: (model, tensors)."""
+    seed_everything(seed)
+    model = build_model(workload, args, dataset, mode, device)
+    return model, device_tensors(dataset, workload, torch_device(device))
 
 
 def device_tensors(
