@@ -16,10 +16,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from nnr_profile.profiler.determinism import parse_modes
-from nnr_profile.profiler.sweep import SweepSpec, resolve_devices, run_sweep
+from nnr_profile.core.modes import parse_modes
 from nnr_profile.reports.overhead import overhead_table
-from nnr_profile.reports.store import Store
+from nnr_profile.runner.sweep import SweepSpec, resolve_devices, run_sweep
+from nnr_profile.store.database import Store
 
 OVERHEADS = (0.0, 0.05, 0.2, 1.0)
 

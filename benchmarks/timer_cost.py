@@ -23,7 +23,7 @@ from scipy import stats
 
 
 def _session(args: argparse.Namespace):
-    from nnr_profile.profiler.determinism import MODES
+    from nnr_profile.core.modes import MODES
     from nnr_profile.workloads.adapter import get_adapter
     from nnr_profile.workloads.registry import get_workload
 

@@ -98,7 +98,7 @@ def main() -> None:
         ours_cmd = [
             sys.executable,
             "-m",
-            "nnr_profile.cli",
+            "nnr_profile.cli.main",
             "trace",
             "summarize",
             str(big),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nnr_profile.profiler.determinism import BASELINE_MODES, MODES, same_as_default_note
+from nnr_profile.core.modes import BASELINE_MODES, MODES, same_as_default_note
 from nnr_profile.reports.stats import compare
 
 GROUP_COLUMNS = [

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from nnr_profile.errors import NnrError
+from nnr_profile.core.errors import NnrError
 from nnr_profile.reports.export import write_tables
 from nnr_profile.reports.kernels import write_kernel_report
-from nnr_profile.reports.merge import open_results
 from nnr_profile.reports.overhead import failure_table, framework_notes, overhead_table
 from nnr_profile.reports.plots import overhead_figure, save_figure
+from nnr_profile.store.merge import open_results
 
 
 @dataclass

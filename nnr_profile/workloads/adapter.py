@@ -9,10 +9,10 @@ import importlib
 import importlib.util
 from typing import Any, Protocol
 
-from nnr_profile.errors import MissingDependencyError
-from nnr_profile.profiler.collectors.timing import IterationTimer
-from nnr_profile.profiler.determinism import Mode
+from nnr_profile.core.errors import MissingDependencyError
+from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.registry import Workload
+from nnr_profile.workloads.timing import IterationTimer
 
 INSTALL_HINTS = {
     "torch": "pip install 'nnr-profile[torch]'  (or: pip install torch torchvision)",

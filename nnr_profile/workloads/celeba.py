@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nnr_profile.errors import MissingDependencyError, NnrError, UsageError
+from nnr_profile.core.errors import MissingDependencyError, NnrError, UsageError
 
 SIDE = 32
 DEFAULT_TARGET = "Blond_Hair"

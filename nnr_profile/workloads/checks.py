@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnr_profile.errors import UsageError
+from nnr_profile.core.errors import UsageError
 
 
 def calibrate_extra_layers(args: dict[str, Any]) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnr_profile.errors import MissingDependencyError, NnrError, UsageError
+from nnr_profile.core.errors import MissingDependencyError, NnrError, UsageError
 from nnr_profile.workloads import celeba
 
 DIGITS_TEST_SIZE = 360

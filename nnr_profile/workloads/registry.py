@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from nnr_profile.errors import UsageError
+from nnr_profile.core.errors import UsageError
 
 FRAMEWORKS = ("torch", "tf")
 INPUT_KINDS = ("image", "tokens", "features")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nnr_profile.errors import UsageError
+from nnr_profile.core.errors import UsageError
 from nnr_profile.workloads.adapter import INSTALL_HINTS, framework_available, require_framework
 from nnr_profile.workloads.registry import (
     FRAMEWORKS,

@@ -22,10 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nnr_profile.errors import MissingDependencyError
-from nnr_profile.profiler.collectors.timing import IterationTimer, PerfCounterTimer
-from nnr_profile.profiler.determinism import Mode, apply_tf_mode
+from nnr_profile.core.errors import MissingDependencyError
+from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.registry import BuildContext, Workload
+from nnr_profile.workloads.tf.knobs import apply_tf_mode
+from nnr_profile.workloads.timing import IterationTimer, PerfCounterTimer
 
 _configured = False
 

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nnr_profile.errors import MissingDependencyError, UsageError
+from nnr_profile.core.errors import MissingDependencyError, UsageError
 from nnr_profile.workloads.checks import training_input_shape
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import BuildContext, Workload

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnr_profile.profiler.collectors.timing import CudaEventTimer, IterationTimer, PerfCounterTimer
-from nnr_profile.profiler.determinism import Mode, apply_torch_mode
+from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.registry import BuildContext, Workload
+from nnr_profile.workloads.timing import CudaEventTimer, IterationTimer, PerfCounterTimer
+from nnr_profile.workloads.torch.knobs import apply_torch_mode
 
 
 def torch_device(device: str) -> torch.device:

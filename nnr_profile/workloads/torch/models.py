@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from nnr_profile.errors import UsageError
+from nnr_profile.core.errors import UsageError
 from nnr_profile.workloads.checks import (
     calibrate_extra_layers,
     check_calibrate,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnr_profile.errors import UsageError
+from nnr_profile.core.errors import UsageError
 from nnr_profile.workloads.checks import training_input_shape
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import BuildContext, Workload

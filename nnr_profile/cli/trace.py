@@ -1,0 +1,80 @@
+"""`nnr-profile trace`: summarise and compare GPU kernel traces.
+
+Thin layer: parse options, call :mod:`nnr_profile.traces`, print. The commands
+use the pandas-free summary path, so they never import pandas, torch or tensorflow.
+"""
+
+from __future__ import annotations
+
+import click
+
+from nnr_profile.traces import DIFF_COLUMNS, READERS, SUMMARY_COLUMNS
+from nnr_profile.traces.render import OUTPUT_FORMATS
+
+_output = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="markdown",
+    show_default=True,
+    help="Output table format.",
+)
+_trace_format = click.option(
+    "--trace-format",
+    type=click.Choice(sorted(READERS)),
+    default=None,
+    help="Input format; detected from the file's content when omitted.",
+)
+_path = click.Path(dir_okay=True, path_type=str)
+
+
+@click.group("trace")
+def trace() -> None:
+    """Read GPU kernel traces (Nsight Systems, nvprof, nsys stats, PyTorch profiler).
+
+    \b
+    Example:
+      nnr-profile trace summarize run.sqlite
+      nnr-profile trace diff default.json.gz deterministic.json.gz
+    """
+
+
+@trace.command("summarize")
+@click.argument("file", type=_path)
+@_output
+@_trace_format
+def summarize(file: str, output_format: str, trace_format: str | None) -> None:
+    """Print one row per kernel name: calls, total/mean/min/max time in nanoseconds.
+
+    \b
+    Example:
+      nnr-profile trace summarize report1.sqlite --format csv > kernels.csv
+      nnr-profile trace summarize trace.json.gz --trace-format kineto
+    """
+    from nnr_profile.traces import kernel_stats
+    from nnr_profile.traces.render import render
+
+    rows = [s.as_row() for s in kernel_stats(file, trace_format)]
+    click.echo(render(rows, SUMMARY_COLUMNS, output_format), nl=False)
+
+
+@trace.command("diff")
+@click.argument("base", type=_path)
+@click.argument("other", type=_path)
+@_output
+@_trace_format
+def diff(base: str, other: str, output_format: str, trace_format: str | None) -> None:
+    """Compare kernels of OTHER against BASE: calls, total ns, delta ns, change.
+
+    delta_ns = other_total_ns - base_total_ns per kernel; the deltas sum exactly to the
+    difference of the two traces' total kernel time.
+
+    \b
+    Example:
+      nnr-profile trace diff default.sqlite deterministic.sqlite --format markdown
+    """
+    from nnr_profile.traces import diff_rows, kernel_stats
+    from nnr_profile.traces.render import render
+
+    rows = diff_rows(kernel_stats(base, trace_format), kernel_stats(other, trace_format))
+    click.echo(render(rows, DIFF_COLUMNS, output_format), nl=False)

@@ -1,0 +1,124 @@
+"""What a trial runs and what it gives back: TrialSpec, TrialResult and the trial status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from nnr_profile.core.modes import Mode
+
+
+class Status(str, Enum):
+    """How a trial ended; stored as its value ('ok', 'failed', 'timeout')."""
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+
+STATUS_OK = Status.OK.value
+STATUS_FAILED = Status.FAILED.value
+STATUS_TIMEOUT = Status.TIMEOUT.value
+
+
+class DeviceModeSpec:
+    """Shared by specs that run in one mode on one device (`gpu_index`, `mode` fields)."""
+
+    gpu_index: int | None
+    mode: Mode
+
+    @property
+    def device(self) -> str:
+        """'cuda' when it runs on a GPU, else 'cpu'."""
+        return "cpu" if self.gpu_index is None else "cuda"
+
+    @property
+    def device_label(self) -> str:
+        """'cpu' or 'gpu<index>'."""
+        return "cpu" if self.gpu_index is None else f"gpu{self.gpu_index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        data = asdict(self)
+        data["mode"] = self.mode.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """The inverse of `to_dict`."""
+        return cls(**{**data, "mode": Mode.from_dict(data["mode"])})
+
+
+@dataclass(frozen=True)
+class TrialSpec(DeviceModeSpec):
+    """What one trial runs: workload, framework, mode, device, sizes, iterations, seed, repeat.
+
+    `gpu_index` is the NVML index of the GPU (None on the CPU); the trial process sees that GPU
+    as cuda:0 through CUDA_VISIBLE_DEVICES. `collector` names the collector that observes the
+    timed iterations besides `timing` (a kernel profiler runs in trials of its own, so timing
+    trials stay unperturbed).
+    """
+
+    framework: str
+    workload: str
+    mode: Mode
+    gpu_index: int | None = None
+    batch_size: int = 128
+    image_size: int | None = None
+    warmup: int = 10
+    iterations: int = 100
+    seed: int = 0
+    repeat: int = 0
+    workload_args: dict[str, Any] = field(default_factory=dict)
+    host: str = ""
+    collector: str = "timing"
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, not {self.iterations}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be 0 or more, not {self.warmup}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, not {self.batch_size}")
+
+    @property
+    def cell_key(self) -> str:
+        """Identity of the sweep cell this trial fills (everything but the outcome)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@dataclass
+class TrialResult:
+    """Outcome of a trial: raw per-iteration times and losses, weights hash, environment, status.
+
+    `kernels` holds the kernel table of a kernel collector (dicts with name, short_name, calls,
+    total_ns over all timed iterations); `artifacts` the paths of files it kept (traces).
+    """
+
+    spec: TrialSpec
+    status: str
+    times_ms: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    weights_hash: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    knobs_applied: dict[str, Any] = field(default_factory=dict)
+    energy_j: float | None = None
+    error: str | None = None
+    wall_s: float | None = None
+    kernels: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        data = asdict(self)
+        data["spec"] = self.spec.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        """The inverse of `to_dict`."""
+        return cls(**{**data, "spec": TrialSpec.from_dict(data["spec"])})

@@ -1,0 +1,111 @@
+"""One trial in this process: apply mode and seeds, build, warm up, time N iterations.
+
+A trial is normally run by `process.spawn_trial` in a fresh process (determinism must be
+set before the framework initialises its GPU context); `python -m nnr_profile.runner.trial
+SPEC.json RESULT.json` is that process's entry point. Errors come back as values: a trial that
+raises returns a TrialResult with status "failed" and the error text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nnr_profile.core.modes import mode_env
+from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
+
+
+def run_capturing(body: Callable[[Any, Any], None], spec: Any, result: Any) -> Any:
+    """`body(spec, result)` in this process: `result` ends ok, or failed with the error's text.
+
+    `result` has status, error, environment (a dict, which gets the traceback) and wall_s.
+    """
+    began = time.perf_counter()
+    try:
+        body(spec, result)
+        result.status = STATUS_OK
+    except Exception as exc:
+        result.status = STATUS_FAILED
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.environment.setdefault("traceback", traceback.format_exc(limit=8))
+    result.wall_s = time.perf_counter() - began
+    return result
+
+
+def run_trial(spec: TrialSpec) -> TrialResult:
+    """Run `spec` in this process; any exception becomes a failed result with its text."""
+    return run_capturing(_run, spec, TrialResult(spec=spec, status=STATUS_FAILED))
+
+
+def _run(spec: TrialSpec, result: TrialResult) -> None:
+    from nnr_profile.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
+    from nnr_profile.collectors.nvml import EnergyMeter
+    from nnr_profile.runner.environment import host_fingerprint
+    from nnr_profile.workloads.adapter import get_adapter
+    from nnr_profile.workloads.registry import get_workload
+
+    for key, value in mode_env(spec.mode, spec.framework).items():
+        os.environ.setdefault(key, value)
+    result.environment = host_fingerprint(spec.gpu_index)
+    workload = get_workload(spec.framework, spec.workload)
+    args = workload.validate(spec.workload_args, spec.image_size)
+    adapter = get_adapter(spec.framework)
+    if workload.applies_knobs:
+        result.knobs_applied = adapter.apply_mode(spec.mode)
+    else:
+        result.knobs_applied = {"none": f"{spec.workload} sets no determinism knob by design"}
+    adapter.seed(spec.seed)
+    result.environment["framework"] = adapter.environment()
+    session = adapter.prepare(
+        workload,
+        args,
+        spec.mode,
+        spec.batch_size,
+        workload.shape_for(spec.image_size),
+        spec.device,
+    )
+    for _ in range(spec.warmup):
+        session.step()
+    session.sync()
+
+    collector = get_collector(spec.collector)
+    timer = session.timer()
+    energy = EnergyMeter(spec.gpu_index)
+    handles = []
+    energy.start()
+    with collector.timed_region(spec):
+        for index in range(spec.iterations):
+            with collector.iteration(index):
+                timer.start()
+                handles.append(session.step())
+                timer.stop()
+        session.sync()
+    energy.stop()
+    result.times_ms = timer.times_ms()
+    result.energy_j = energy.energy_j
+    result.losses = [session.loss_value(h) for h in handles]
+    result.weights_hash = session.weights_hash()
+    folder = Path(os.environ.get(ARTIFACT_DIR_ENV) or tempfile.gettempdir())
+    collector.collect(result, artifact_base(spec, folder))
+
+
+def main(argv: list[str]) -> int:
+    """Process entry point: read a spec JSON file, run it, write the result JSON file."""
+    from nnr_profile.runner.child import write_result
+
+    spec_path, result_path = argv
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = TrialSpec.from_dict(json.load(handle))
+    write_result(result_path, run_trial(spec).to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

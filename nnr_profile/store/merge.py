@@ -1,0 +1,301 @@
+"""Merge results stores (shards of a cluster sweep, stores from other machines) into one store.
+
+The merge is generic, table by table, so tables added to the store schema later merge too:
+
+- tables are copied parents first, following their declared foreign keys;
+- a table whose rows have an identity key (an ``INTEGER PRIMARY KEY`` row id plus a one-column
+  ``UNIQUE`` key, like ``trials.cell_key`` or ``replicas.replica_key``) keeps one row per key:
+  the one with the newest ``finished_at`` (a re-run replaces, as in ``Store.record``); on a tie
+  the row already in the target stays, so merging the same store twice changes nothing;
+- rows of a table with a row id but no identity key are appended with new ids;
+- child rows (``iterations``, ``kernels``, ``predictions``) follow their parent: copied with the
+  parent's new id when the parent was taken, skipped when the target's copy was kept;
+- other rows (``environments``, keyed by a content hash) are inserted unless already present.
+
+Sources are opened read-only and checked before the target is touched; all of them go into the
+target in one transaction, so a failed merge leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nnr_profile.core.errors import NnrError
+from nnr_profile.store.database import SCHEMA_VERSION, Store
+
+SKIPPED_TABLES = {"meta"}
+
+
+@dataclass
+class MergeOutcome:
+    """What a merge did: sources read, and per identity-keyed table rows added/replaced/kept."""
+
+    sources: int = 0
+    added: dict[str, int] = field(default_factory=dict)
+    replaced: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: per table, rows added, replaced by a newer run, and already there."""
+        tables = sorted(set(self.added) | set(self.replaced) | set(self.kept))
+        return "; ".join(
+            f"{t}: {self.added.get(t, 0)} added, {self.replaced.get(t, 0)} replaced by a newer "
+            f"run, {self.kept.get(t, 0)} already there"
+            for t in tables
+        )
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    columns: tuple[str, ...]
+    row_id: str | None
+    identity: str | None
+    parents: dict[str, str]
+    parent_keys: dict[str, str | None]
+
+
+def store_files(path: str | Path) -> list[Path]:
+    """The store files a path names: itself, or the *.db files of a folder (or of its shards/)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    files = sorted(path.glob("*.db"))
+    if not files and (path / "shards").is_dir():
+        files = sorted((path / "shards").glob("*.db"))
+    if not files:
+        raise NnrError(
+            f"no stores (*.db) in the folder {path}: pass a store file or a folder of shards "
+            "(a cluster sweep writes them to <results-dir>/shards)"
+        )
+    return files
+
+
+def read_only(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the nnr-profile store at `path`, its schema version checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise NnrError(f"no results store at {path}: pass store files or folders of shards")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise NnrError(f"{path} is not an nnr-profile results store ({exc})") from exc
+    found = row[0] if row else "none"
+    if str(found) != str(SCHEMA_VERSION):
+        conn.close()
+        raise NnrError(
+            f"{path} has store schema version {found}, this nnr-profile writes version "
+            f"{SCHEMA_VERSION}: stores of different versions cannot be merged; merge it with the "
+            "nnr-profile version that wrote it"
+        )
+    return conn
+
+
+def merge_stores(sources: Sequence[str | Path], target: str | Path) -> MergeOutcome:
+    """Copy every row of `sources` into the store `target` (created if absent), one per key."""
+    target = Path(target)
+    paths = [p for source in sources for p in store_files(source)]
+    if not paths:
+        raise NnrError("nothing to merge: name at least one store or folder of shards")
+    for path in paths:
+        if target.exists() and path.resolve() == target.resolve():
+            raise NnrError(f"{path} is the merge target itself: pass a different --db")
+    connections = [read_only(path) for path in paths]
+    try:
+        if target.exists():
+            read_only(target).close()
+        outcome = MergeOutcome(sources=len(paths))
+        with Store(target) as store, store.transaction() as conn:
+            for source in connections:
+                _merge_one(source, conn, outcome)
+        return outcome
+    finally:
+        for source in connections:
+            source.close()
+
+
+@contextmanager
+def open_results(path: str | Path) -> Iterator[Store]:
+    """A store to read: the file at `path`, or the shards of the folder `path` merged."""
+    path = Path(path)
+    if not path.is_dir():
+        with Store(path, create=False) as store:
+            yield store
+        return
+    with tempfile.TemporaryDirectory(prefix="nnr-results-") as tmp:
+        merged = Path(tmp) / "merged.db"
+        merge_stores([path], merged)
+        with Store(merged, create=False) as store:
+            yield store
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, _Table]:
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    tables = {}
+    for name in names:
+        if name in SKIPPED_TABLES:
+            continue
+        info = conn.execute(f'PRAGMA table_info("{name}")').fetchall()
+        keys = [row for row in info if row[5] > 0]
+        row_id = keys[0][1] if len(keys) == 1 and keys[0][2].upper() == "INTEGER" else None
+        identity = None
+        for index in conn.execute(f'PRAGMA index_list("{name}")').fetchall():
+            if index[2] and index[3] == "u":
+                cols = conn.execute(f'PRAGMA index_info("{index[1]}")').fetchall()
+                if len(cols) == 1:
+                    identity = cols[0][2]
+                    break
+        foreign = conn.execute(f'PRAGMA foreign_key_list("{name}")').fetchall()
+        parents = {row[3]: row[2] for row in foreign}
+        parent_keys = {row[3]: row[4] for row in foreign}
+        tables[name] = _Table(
+            name, tuple(r[1] for r in info), row_id, identity, parents, parent_keys
+        )
+    return tables
+
+
+def _ordered(tables: dict[str, _Table]) -> list[_Table]:
+    order: list[_Table] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            raise NnrError(f"the store's tables reference each other in a cycle at {name!r}")
+        state[name] = "visiting"
+        for parent in tables[name].parents.values():
+            if parent in tables and parent != name:
+                visit(parent)
+        state[name] = "done"
+        order.append(tables[name])
+
+    for name in sorted(tables):
+        visit(name)
+    return order
+
+
+def _merge_one(source: sqlite3.Connection, target: sqlite3.Connection, out: MergeOutcome) -> None:
+    source_tables = _tables(source)
+    target_tables = _tables(target)
+    id_maps: dict[str, dict[int, int]] = {}
+    for table in _ordered(source_tables):
+        if table.name not in target_tables:
+            raise NnrError(
+                f"the merge target has no table {table.name!r}: merge into a store written by the "
+                "same nnr-profile version"
+            )
+        ours = target_tables[table.name]
+        columns = [c for c in table.columns if c in ours.columns]
+        remapped = {
+            column: parent
+            for column, parent in table.parents.items()
+            if parent in id_maps
+            and table.parent_keys.get(column) in (None, source_tables[parent].row_id)
+        }
+        ids: dict[int, int] = {}
+        if table.row_id is not None:
+            id_maps[table.name] = ids
+        for row in source.execute(
+            f'SELECT {", ".join(_q(c) for c in columns)} FROM "{table.name}"'
+        ):
+            values = dict(zip(columns, row, strict=True))
+            if not _remap(values, remapped, id_maps):
+                continue
+            if table.row_id is None:
+                _insert(target, table.name, values, "INSERT OR IGNORE")
+                continue
+            old_id = values.pop(table.row_id)
+            if table.identity is not None and not _make_room(
+                target, table, values, target_tables, out
+            ):
+                continue
+            ids[old_id] = _insert(target, table.name, values, "INSERT")
+
+
+def _remap(values: dict, remapped: dict[str, str], id_maps: dict[str, dict[int, int]]) -> bool:
+    """Point foreign keys at the parents' new ids; False when the parent row was not taken."""
+    for column, parent in remapped.items():
+        if values.get(column) is None:
+            continue
+        new = id_maps[parent].get(values[column])
+        if new is None:
+            return False
+        values[column] = new
+    return True
+
+
+def _make_room(
+    target: sqlite3.Connection,
+    table: _Table,
+    values: dict,
+    tables: dict[str, _Table],
+    out: MergeOutcome,
+) -> bool:
+    """Decide between the row and the target's row of the same key; True to insert the row."""
+    key = values[table.identity]
+    has_finished = "finished_at" in table.columns
+    existing = target.execute(
+        f"SELECT {_q(table.row_id)}{', finished_at' if has_finished else ''} "
+        f'FROM "{table.name}" WHERE {_q(table.identity)} = ?',
+        (key,),
+    ).fetchone()
+    if existing is None:
+        out.added[table.name] = out.added.get(table.name, 0) + 1
+        return True
+    newer = has_finished and (values.get("finished_at") or "") > (existing[1] or "")
+    if not newer:
+        out.kept[table.name] = out.kept.get(table.name, 0) + 1
+        return False
+    _delete(target, table.name, existing[0], tables)
+    out.replaced[table.name] = out.replaced.get(table.name, 0) + 1
+    return True
+
+
+def _delete(target: sqlite3.Connection, name: str, row_id: int, tables: dict[str, _Table]) -> None:
+    """Delete a row and, first, the rows of other tables that reference it."""
+    for child in tables.values():
+        for column, parent in child.parents.items():
+            if parent != name or child.name == name:
+                continue
+            if child.parent_keys.get(column) not in (None, tables[name].row_id):
+                continue
+            if child.row_id is None:
+                target.execute(f'DELETE FROM "{child.name}" WHERE {_q(column)} = ?', (row_id,))
+            else:
+                rows = target.execute(
+                    f'SELECT {_q(child.row_id)} FROM "{child.name}" WHERE {_q(column)} = ?',
+                    (row_id,),
+                ).fetchall()
+                for (child_id,) in rows:
+                    _delete(target, child.name, child_id, tables)
+    row_id_column = tables[name].row_id
+    target.execute(f'DELETE FROM "{name}" WHERE {_q(row_id_column)} = ?', (row_id,))
+
+
+def _insert(target: sqlite3.Connection, name: str, values: dict, verb: str) -> int:
+    columns = ", ".join(_q(c) for c in values)
+    marks = ", ".join("?" for _ in values)
+    try:
+        cursor = target.execute(
+            f'{verb} INTO "{name}" ({columns}) VALUES ({marks})', tuple(values.values())
+        )
+    except sqlite3.IntegrityError as exc:
+        raise NnrError(f"cannot merge a row of table {name!r}: {exc}") from exc
+    return int(cursor.lastrowid)
+
+
+def _q(column: str | None) -> str:
+    return f'"{column}"'

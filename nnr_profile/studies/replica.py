@@ -1,0 +1,207 @@
+"""One variability replica: train a workload on a real dataset to the end, in its own process.
+
+A replica applies its determinism mode, seeds initialisation with `init_seed` and data order
+with `data_seed`, trains for `epochs` (cosine learning-rate schedule), then predicts the
+held-out test set. It returns the test accuracy, every test prediction, the per-epoch training
+loss and the final weights (float32, parameters sorted by name, written to ``weights.npy``
+beside the result). `python -m nnr_profile.studies.replica SPEC.json RESULT.json` is the
+process's entry point; `launch_replica` runs it with a timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnr_profile.core.modes import Mode, mode_env
+from nnr_profile.core.specs import STATUS_FAILED, DeviceModeSpec
+from nnr_profile.runner.child import child_environment, launch_child, write_result
+from nnr_profile.runner.trial import run_capturing
+
+WEIGHTS_FILE = "weights.npy"
+
+
+@dataclass(frozen=True)
+class ReplicaSpec(DeviceModeSpec):
+    """What one replica trains: workload, dataset, noise setting and its seeds, mode, schedule.
+
+    `gpu_index` (None on the CPU) and `data_dir` are where it runs and reads, not what it is:
+    they are left out of `replica_key`, so a resumed study may use other devices.
+    """
+
+    framework: str
+    workload: str
+    dataset: str
+    setting: str
+    replica: int
+    init_seed: int
+    data_seed: int
+    mode: Mode
+    epochs: int = 1
+    batch_size: int = 128
+    learning_rate: float = 0.01
+    workload_args: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    gpu_index: int | None = None
+    host: str = ""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, not {self.batch_size}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning rate must be positive, not {self.learning_rate}")
+
+    @property
+    def replica_key(self) -> str:
+        """Identity of the replica (everything but device, data folder and host)."""
+        data = self.to_dict()
+        for key in ("gpu_index", "data_dir", "host"):
+            data.pop(key)
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@dataclass
+class ReplicaResult:
+    """Outcome of one replica: status, test accuracy and predictions, losses, final weights.
+
+    `predictions` and `labels` are per test example in the dataset's test order; `weights` is
+    the float32 parameter vector (None when the replica failed).
+    """
+
+    spec: ReplicaSpec
+    status: str
+    test_accuracy: float | None = None
+    predictions: list[int] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    weights_hash: str | None = None
+    weights: np.ndarray | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    knobs_applied: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    wall_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (without the weights, which travel as a .npy file)."""
+        data = {k: v for k, v in asdict(self).items() if k != "weights"}
+        data["spec"] = self.spec.to_dict()
+        return data
+
+
+def run_replica(spec: ReplicaSpec) -> ReplicaResult:
+    """Train `spec` in this process; any exception becomes a failed result with its text."""
+    return run_capturing(_run, spec, ReplicaResult(spec=spec, status=STATUS_FAILED))
+
+
+def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
+    from nnr_profile.runner.environment import host_fingerprint
+    from nnr_profile.workloads.adapter import get_adapter
+    from nnr_profile.workloads.datasets import load_dataset
+    from nnr_profile.workloads.registry import get_workload
+
+    for key, value in mode_env(spec.mode, spec.framework).items():
+        os.environ.setdefault(key, value)
+    result.environment = host_fingerprint(spec.gpu_index)
+    # the data first: torchvision's readers must be loaded before TensorFlow, never after
+    dataset = load_dataset(spec.dataset, spec.data_dir, channels_last=spec.framework == "tf")
+    workload = get_workload(spec.framework, spec.workload)
+    args = workload.resolve_args(spec.workload_args)
+    adapter = get_adapter(spec.framework)
+    result.knobs_applied = adapter.apply_mode(spec.mode)
+    result.environment["framework"] = adapter.environment()
+    train = _train_tf if spec.framework == "tf" else _train_torch
+    predictions = train(spec, workload, args, dataset, result)
+    result.predictions = predictions.tolist()
+    result.labels = dataset.y_test.tolist()
+    result.test_accuracy = float((predictions == dataset.y_test).mean())
+    result.weights_hash = hashlib.sha256(result.weights.tobytes()).hexdigest()
+
+
+def _train_torch(
+    spec: ReplicaSpec, workload: Any, args: dict[str, Any], dataset: Any, result: ReplicaResult
+) -> np.ndarray:
+    """Train with PyTorch; fills losses and weights, returns the test predictions."""
+
+    from nnr_profile.workloads.torch import training
+
+    model, tensors = training.prepare(
+        workload, args, dataset, spec.mode.name, spec.device, spec.init_seed
+    )
+    training.seed_everything(spec.data_seed)  # dropout and anything else drawn while training
+    result.losses = training.train(
+        model,
+        workload,
+        dataset,
+        tensors,
+        spec.epochs,
+        spec.batch_size,
+        spec.learning_rate,
+        spec.data_seed,
+    )
+    result.weights = training.flat_weights(model)
+    return training.predict(model, tensors[2]).numpy()
+
+
+def _train_tf(
+    spec: ReplicaSpec, workload: Any, args: dict[str, Any], dataset: Any, result: ReplicaResult
+) -> np.ndarray:
+    """Train with TensorFlow (channels-last data); as `_train_torch`."""
+    from nnr_profile.workloads.tf import training
+
+    training.seed_everything(spec.init_seed)
+    model = training.build_model(workload, args, dataset, spec.mode.name, spec.device)
+    result.losses = training.train(
+        model,
+        workload,
+        dataset,
+        spec.epochs,
+        spec.batch_size,
+        spec.learning_rate,
+        spec.data_seed,
+        spec.device,
+    )
+    result.weights = training.flat_weights(model)
+    return training.predict(model, dataset.x_test, spec.device)
+
+
+def _read_weights(folder: Path) -> dict[str, Any]:
+    path = folder / WEIGHTS_FILE
+    return {"weights": np.load(path)} if path.exists() else {}
+
+
+def launch_replica(spec: ReplicaSpec, timeout_s: float | None = None) -> ReplicaResult:
+    """Run `spec` in its own process; a crash or timeout comes back as a result, not an error."""
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.init_seed)
+    outcome = launch_child(
+        "nnr_profile.studies.replica", spec.to_dict(), env, timeout_s, _read_weights
+    )
+    if outcome.result is None:
+        return ReplicaResult(spec, outcome.status, error=outcome.error, wall_s=outcome.wall_s)
+    data = {k: v for k, v in outcome.result.items() if k != "spec"}
+    return ReplicaResult(spec=spec, weights=outcome.extras.get("weights"), **data)
+
+
+def main(argv: list[str]) -> int:
+    """Process entry point: read a spec JSON, train, write result JSON and weights.npy."""
+    spec_path, result_path = argv
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = ReplicaSpec.from_dict(json.load(handle))
+    result = run_replica(spec)
+    if result.weights is not None:
+        np.save(Path(result_path).parent / WEIGHTS_FILE, result.weights)
+    write_result(result_path, result.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,323 @@
+"""`verify`: is training bitwise reproducible here? Run K times per mode and compare bitwise.
+
+Each run is a fresh process (`python -m nnr_profile.studies.verify SPEC.json RESULT.json`)
+that trains the workload like a trial does (same seeds every run, synthetic batch), records
+every iteration's loss and writes the final weights. Runs of one mode are then compared
+bitwise: losses iteration by iteration, weights value by value.
+
+PyTorch runs with ``torch.use_deterministic_algorithms(True, warn_only=True)`` when the mode
+asks for deterministic algorithms, so an op without a deterministic implementation warns
+instead of raising; the warnings are collected by op name. TensorFlow has no warn-only switch:
+an op without a deterministic implementation raises, the run fails, and the op named in the
+error is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnr_profile.core.errors import UsageError
+from nnr_profile.core.modes import Mode, mode_env
+from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
+from nnr_profile.runner.child import child_environment, launch_child, write_result
+
+WEIGHTS_FILE = "weights.npy"
+TORCH_ALERT = re.compile(r"^(.*?) does not have a deterministic implementation", re.S)
+TF_ALERTS = (
+    re.compile(r"(\w+) cannot be called when determinism is enabled"),
+    re.compile(
+        r"(?:GPU|CPU)? ?implementation of (.+?) (?:op )?(?:is )?not (?:currently )?available", re.I
+    ),
+    re.compile(r"([\w.]+) (?:op )?does not have a deterministic implementation", re.I),
+    re.compile(r"(\w+) (?:is|are) not deterministic", re.I),
+)
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """What to verify: one trial spec (workload, device, sizes, seed) run `runs` times per mode."""
+
+    trial: TrialSpec
+    modes: tuple[Mode, ...]
+    runs: int = 2
+    timeout_s: float | None = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.runs < 2:
+            raise UsageError(f"--runs must be at least 2 to compare runs, not {self.runs}")
+        if not self.modes:
+            raise UsageError("verify needs at least one mode")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise UsageError(f"--timeout must be positive, not {self.timeout_s}")
+
+
+@dataclass
+class RunRecord:
+    """One verify run: status, per-iteration losses, final weights, ops without determinism."""
+
+    status: str
+    losses: list[float] = field(default_factory=list)
+    weights: np.ndarray | None = None
+    weights_hash: str | None = None
+    nondeterministic_ops: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ModeVerdict:
+    """Per mode: reproducible, where runs part, largest weight difference, ops flagged.
+
+    `first_divergent_iteration` is the first (0-based) iteration whose loss differs between
+    any two runs; it equals the number of iterations when only the final weights differ, and
+    is None when the runs agree. `max_abs_weight_diff` is the largest absolute difference of
+    any weight between the first run and another (0.0 when identical, None when a run failed).
+    """
+
+    mode: str
+    reproducible: bool
+    first_divergent_iteration: int | None
+    max_abs_weight_diff: float | None
+    nondeterministic_ops: list[str]
+    runs: int
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (keys as in the dataclass, without `mode`)."""
+        return {
+            "reproducible": self.reproducible,
+            "first_divergent_iteration": self.first_divergent_iteration,
+            "max_abs_weight_diff": self.max_abs_weight_diff,
+            "nondeterministic_ops": self.nondeterministic_ops,
+            "runs": self.runs,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class VerifyReport:
+    """The verdict per mode, and the overall answer for the exit code."""
+
+    verdicts: dict[str, ModeVerdict]
+    device: str
+    workload: str
+    framework: str
+
+    @property
+    def passed(self) -> bool:
+        """Whether the `deterministic` mode reproduced (every mode, when it was not checked)."""
+        if "deterministic" in self.verdicts:
+            return self.verdicts["deterministic"].reproducible
+        return all(v.reproducible for v in self.verdicts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Mode name -> verdict dict (the `--json` output)."""
+        return {name: v.to_dict() for name, v in self.verdicts.items()}
+
+
+def _bits(values: Sequence[float]) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64).view(np.uint64)
+
+
+def compare_runs(mode: str, runs: Sequence[RunRecord]) -> ModeVerdict:
+    """Compare runs of one mode bitwise (losses per iteration, then final weights)."""
+    ops = sorted({op for run in runs for op in run.nondeterministic_ops})
+    errors = [run.error for run in runs if run.status != STATUS_OK and run.error]
+    if any(run.status != STATUS_OK for run in runs):
+        return ModeVerdict(mode, False, None, None, ops, len(runs), errors)
+    first, rest = runs[0], runs[1:]
+    divergent: int | None = None
+    for other in rest:
+        a, b = _bits(first.losses), _bits(other.losses)
+        n = min(len(a), len(b))
+        differ = np.flatnonzero(a[:n] != b[:n])
+        index = int(differ[0]) if differ.size else (n if len(a) != len(b) else None)
+        if index is not None:
+            divergent = index if divergent is None else min(divergent, index)
+    max_diff: float | None = 0.0
+    weights_equal = True
+    for other in rest:
+        if first.weights is None or other.weights is None:
+            max_diff = None
+            weights_equal = weights_equal and first.weights_hash == other.weights_hash
+            continue
+        if first.weights.shape != other.weights.shape:
+            max_diff, weights_equal = float("inf"), False
+            continue
+        same = np.array_equal(first.weights.view(np.uint32), other.weights.view(np.uint32))
+        weights_equal = weights_equal and same
+        diff = np.abs(first.weights.astype(np.float64) - other.weights.astype(np.float64))
+        if max_diff is not None:
+            max_diff = max(max_diff, float(np.nanmax(diff)) if diff.size else 0.0)
+    if divergent is None and not weights_equal:
+        divergent = len(first.losses)
+    return ModeVerdict(
+        mode, divergent is None and weights_equal, divergent, max_diff, ops, len(runs), errors
+    )
+
+
+def ops_from_warnings(messages: Sequence[str]) -> list[str]:
+    """Op names from PyTorch's 'X does not have a deterministic implementation' warnings."""
+    ops = set()
+    for message in messages:
+        match = TORCH_ALERT.search(message)
+        if match:
+            ops.add(match.group(1).strip())
+    return sorted(ops)
+
+
+def ops_from_error(error: str | None) -> list[str]:
+    """Op names from an error raised for lack of a deterministic implementation (TF or torch)."""
+    if not error or "determinis" not in error.lower():
+        return []
+    for pattern in (TORCH_ALERT, *TF_ALERTS):
+        match = pattern.search(error.split(": ", 1)[-1])
+        if match:
+            return [match.group(1).strip()]
+    return [error.splitlines()[0][:200]]
+
+
+def _session_weights(session: Any) -> np.ndarray | None:
+    """Every parameter and buffer, sorted by name, as one float32 vector (None if unknown)."""
+    model = getattr(session, "model", None)
+    if model is None:
+        return None
+    if hasattr(model, "state_dict"):
+        state = model.state_dict()
+        parts = [
+            state[name].detach().to("cpu").reshape(-1).float().numpy() for name in sorted(state)
+        ]
+        return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+    if hasattr(model, "get_weights"):
+        parts = [np.asarray(w, dtype=np.float32).reshape(-1) for w in model.get_weights()]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return None
+
+
+def run_once(spec: TrialSpec) -> tuple[RunRecord, list[str]]:
+    """One verify run in this process: (record, raw determinism warnings)."""
+    from nnr_profile.workloads.adapter import get_adapter
+    from nnr_profile.workloads.registry import get_workload
+
+    record = RunRecord(status=STATUS_FAILED)
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for key, value in mode_env(spec.mode, spec.framework).items():
+                os.environ.setdefault(key, value)
+            workload = get_workload(spec.framework, spec.workload)
+            args = workload.validate(spec.workload_args, spec.image_size)
+            adapter = get_adapter(spec.framework)
+            if workload.applies_knobs:
+                adapter.apply_mode(spec.mode)
+                if spec.framework == "torch" and spec.mode.is_on("deterministic_algorithms"):
+                    import torch
+
+                    torch.use_deterministic_algorithms(True, warn_only=True)
+            adapter.seed(spec.seed)
+            session = adapter.prepare(
+                workload,
+                args,
+                spec.mode,
+                spec.batch_size,
+                workload.shape_for(spec.image_size),
+                spec.device,
+            )
+            handles = [session.step() for _ in range(spec.warmup + spec.iterations)]
+            session.sync()
+            record.losses = [session.loss_value(h) for h in handles]
+            record.weights_hash = session.weights_hash()
+            record.weights = _session_weights(session)
+            record.status = STATUS_OK
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            messages.append(traceback.format_exc(limit=4))
+        messages += [str(w.message) for w in caught]
+    record.nondeterministic_ops = sorted(
+        set(ops_from_warnings(messages)) | set(ops_from_error(record.error))
+    )
+    return record, messages
+
+
+def _read_weights(folder: Path) -> dict[str, Any]:
+    path = folder / WEIGHTS_FILE
+    return {"weights": np.load(path)} if path.exists() else {}
+
+
+def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
+    """One verify run in its own process; crashes and timeouts come back as failed records."""
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed)
+    outcome = launch_child(
+        "nnr_profile.studies.verify", spec.to_dict(), env, timeout_s, _read_weights
+    )
+    if outcome.result is None:
+        return RunRecord(outcome.status, error=outcome.error)
+    data = outcome.result
+    return RunRecord(
+        status=data["status"],
+        losses=data.get("losses", []),
+        weights=outcome.extras.get("weights"),
+        weights_hash=data.get("weights_hash"),
+        nondeterministic_ops=data.get("nondeterministic_ops", []),
+        error=data.get("error"),
+    )
+
+
+def verify(
+    spec: VerifySpec,
+    on_run: Callable[[Mode, int, RunRecord], None] | None = None,
+    launch: Callable[[TrialSpec, float | None], RunRecord] = launch_run,
+) -> VerifyReport:
+    """Run the workload `spec.runs` times per mode (modes interleaved) and compare bitwise."""
+    from dataclasses import replace
+
+    records: dict[str, list[RunRecord]] = {m.name: [] for m in spec.modes}
+    for run in range(spec.runs):
+        for mode in spec.modes:
+            record = launch(replace(spec.trial, mode=mode, repeat=run), spec.timeout_s)
+            records[mode.name].append(record)
+            if on_run:
+                on_run(mode, run, record)
+    verdicts = {name: compare_runs(name, runs) for name, runs in records.items()}
+    return VerifyReport(
+        verdicts, spec.trial.device_label, spec.trial.workload, spec.trial.framework
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Process entry point: read a trial spec JSON, run once, write result JSON and weights."""
+    spec_path, result_path = argv
+    began = time.perf_counter()
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = TrialSpec.from_dict(json.load(handle))
+    record, _ = run_once(spec)
+    if record.weights is not None:
+        np.save(Path(result_path).parent / WEIGHTS_FILE, record.weights)
+    write_result(
+        result_path,
+        {
+            "status": record.status,
+            "losses": record.losses,
+            "weights_hash": record.weights_hash,
+            "nondeterministic_ops": record.nondeterministic_ops,
+            "error": record.error,
+            "wall_s": time.perf_counter() - began,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

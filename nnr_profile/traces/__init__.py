@@ -1,0 +1,45 @@
+"""Trace readers: GPU profiler output -> one tidy kernel DataFrame.
+
+Formats (registry names): ``nsys-sqlite``, ``nvprof-sqlite``, ``nvprof-csv``,
+``nsys-stats-csv``, ``kineto``, ``tf-xplane``. pandas is imported only by functions returning
+frames.
+
+    >>> from nnr_profile.traces import read_kernels, summarize_kernels
+    >>> summary = summarize_kernels(read_kernels("run.sqlite"))  # doctest: +SKIP
+"""
+
+from nnr_profile.traces.detect import detect_format
+from nnr_profile.traces.registry import (
+    READERS,
+    TraceReader,
+    get_reader,
+    kernel_stats,
+    read_kernels,
+    register_reader,
+    summarize_trace,
+)
+from nnr_profile.traces.schema import (
+    DIFF_COLUMNS,
+    KERNEL_COLUMNS,
+    SUMMARY_COLUMNS,
+    KernelStats,
+)
+from nnr_profile.traces.summary import diff_kernels, diff_rows, summarize_kernels
+
+__all__ = [
+    "DIFF_COLUMNS",
+    "KERNEL_COLUMNS",
+    "READERS",
+    "SUMMARY_COLUMNS",
+    "KernelStats",
+    "TraceReader",
+    "detect_format",
+    "diff_kernels",
+    "diff_rows",
+    "get_reader",
+    "kernel_stats",
+    "read_kernels",
+    "register_reader",
+    "summarize_kernels",
+    "summarize_trace",
+]
