@@ -54,6 +54,8 @@ class Mode:
 
     name: str
     knobs: Mapping[str, bool] = field(default_factory=dict)
+    frameworks: tuple[str, ...] | None = None
+    """The frameworks this mode is measured for (None: every framework)."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.knobs) - set(KNOBS))
@@ -63,6 +65,8 @@ class Mode:
                 f"knobs are: {', '.join(KNOBS)}"
             )
         object.__setattr__(self, "knobs", dict(self.knobs))
+        if self.frameworks is not None:
+            object.__setattr__(self, "frameworks", tuple(self.frameworks))
 
     def is_on(self, knob: str) -> bool:
         """Whether this mode turns `knob` on."""
@@ -70,12 +74,16 @@ class Mode:
 
     def to_dict(self) -> dict:
         """A JSON-ready form (name and knob values)."""
-        return {"name": self.name, "knobs": dict(self.knobs)}
+        data: dict = {"name": self.name, "knobs": dict(self.knobs)}
+        if self.frameworks is not None:
+            data["frameworks"] = list(self.frameworks)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Mode:
         """The inverse of `to_dict`."""
-        return cls(name=data["name"], knobs=dict(data["knobs"]))
+        frameworks = data.get("frameworks")
+        return cls(data["name"], dict(data["knobs"]), tuple(frameworks) if frameworks else None)
 
 
 _ALL_ON = {knob: True for knob in KNOBS} | {"cudnn_benchmark": False}
@@ -88,31 +96,70 @@ MODES: dict[str, Mode] = {
 
 BASELINE_MODES = ("default", "fast")
 
+LADDER_KNOBS: tuple[tuple[str, dict[str, bool]], ...] = (
+    ("cublas_workspace", {"cublas_workspace": True}),
+    ("cudnn_deterministic", {"cudnn_deterministic": True, "cudnn_benchmark": False}),
+    ("deterministic_algorithms", {"deterministic_algorithms": True}),
+)
+"""PyTorch's knob ladder: each step adds these knobs to the one before; the last step adds
+`fill_uninitialized_memory` and so equals `deterministic`."""
+
+
+def ladder() -> list[Mode]:
+    """The cumulative knob ladder: default, +cublas_workspace, +cudnn_deterministic,
+    +deterministic_algorithms, deterministic (= +fill_uninitialized_memory).
+
+    The intermediate steps set PyTorch knobs only; TensorFlow's ladder is default ->
+    deterministic (op determinism).
+    """
+    steps = [MODES["default"]]
+    knobs: dict[str, bool] = {}
+    for knob, added in LADDER_KNOBS:
+        knobs = {**knobs, **added}
+        steps.append(Mode(f"+{knob}", knobs, frameworks=("torch",)))
+    steps.append(MODES["deterministic"])
+    return steps
+
+
+def ladder_order(names: list[str]) -> list[str]:
+    """Mode names in ladder order (default, fast, the steps, deterministic), others after."""
+    order = ["default", "fast"] + [m.name for m in ladder()[1:]]
+    ranked = {name: i for i, name in enumerate(order)}
+    return sorted(names, key=lambda n: (ranked.get(n, len(order)), n))
+
 
 def parse_mode(text: str) -> Mode:
     """A mode from its name (default, fast, deterministic) or a '+'-joined knob ladder step."""
     text = text.strip()
     if text in MODES:
         return MODES[text]
+    steps = {m.name: m for m in ladder()}
+    if text in steps:
+        return steps[text]
     parts = [p.strip() for p in text.split("+") if p.strip()]
     if parts and all(p in KNOBS for p in parts):
+        if "fill_uninitialized_memory" in parts and "deterministic_algorithms" not in parts:
+            raise UsageError(
+                f"mode {text!r}: fill_uninitialized_memory does nothing in PyTorch without "
+                "deterministic_algorithms; add +deterministic_algorithms"
+            )
         return Mode(text, {knob: knob in parts for knob in KNOBS})
     raise UsageError(
-        f"unknown mode {text!r}: use {', '.join(MODES)}, or knobs joined with '+' "
+        f"unknown mode {text!r}: use {', '.join(MODES)}, ladder, or knobs joined with '+' "
         f"from: {', '.join(KNOBS)}"
     )
 
 
 def parse_modes(text: str) -> list[Mode]:
-    """Modes from a comma-separated list, in order, without repeats."""
+    """Modes from a comma-separated list, in order, without repeats; `ladder` expands in place."""
     names = [t for t in (s.strip() for s in text.split(",")) if t]
     if not names:
-        raise UsageError("--modes is empty: give e.g. --modes default,deterministic")
+        raise UsageError("modes is empty: give e.g. default,deterministic")
     modes: list[Mode] = []
     for name in names:
-        mode = parse_mode(name)
-        if mode.name not in [m.name for m in modes]:
-            modes.append(mode)
+        for mode in ladder() if name == "ladder" else [parse_mode(name)]:
+            if mode.name not in [m.name for m in modes]:
+                modes.append(mode)
     return modes
 
 
@@ -122,19 +169,29 @@ def same_as_default(mode: Mode, framework: str) -> bool:
     TensorFlow's `fast` is the case in point: TF autotunes cuDNN by default, and
     `cudnn_benchmark` is a PyTorch knob.
     """
-    return mode.name != "default" and not any(mode.is_on(k) for k in FRAMEWORK_KNOBS[framework])
+    if mode.name == "default":
+        return False
+    if mode.frameworks is not None and framework not in mode.frameworks:
+        return True
+    return not any(mode.is_on(k) for k in FRAMEWORK_KNOBS[framework])
 
 
 def same_as_default_note(framework: str, modes: list[Mode]) -> str | None:
     """A line for the user naming the modes not run for `framework` because they equal default."""
-    skipped = [mode.name for mode in modes if same_as_default(mode, framework)]
-    if not skipped:
-        return None
-    why = "TensorFlow autotunes already" if framework == "tf" else "it reads none of these knobs"
-    return (
-        f"{framework}: {', '.join(skipped)} = default ({why}); not measured twice, so "
-        f"{framework} rows compare with default only"
-    )
+    foreign = [m.name for m in modes if m.frameworks is not None and framework not in m.frameworks]
+    skipped = [m.name for m in modes if same_as_default(m, framework) and m.name not in foreign]
+    lines = []
+    if skipped:
+        why = (
+            "TensorFlow autotunes already" if framework == "tf" else "it reads none of these knobs"
+        )
+        lines.append(
+            f"{framework}: {', '.join(skipped)} = default ({why}); not measured twice, so "
+            f"{framework} rows compare with default only"
+        )
+    if foreign:
+        lines.append(f"{framework}: {', '.join(foreign)} are steps of another framework's ladder")
+    return "; ".join(lines) or None
 
 
 @cache

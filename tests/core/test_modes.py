@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -59,3 +61,35 @@ def test_apply_torch_mode_sets_the_real_flags():
         torch.use_deterministic_algorithms(False)
         torch.backends.cudnn.deterministic = False
         torch.utils.deterministic.fill_uninitialized_memory = True
+
+
+def test_ladder_is_cumulative_and_ends_at_deterministic():
+    from nnr_profile.core.modes import MODES, ladder, parse_modes, same_as_default
+
+    steps = parse_modes("ladder")
+    assert [m.name for m in steps] == [
+        "default",
+        "+cublas_workspace",
+        "+cudnn_deterministic",
+        "+deterministic_algorithms",
+        "deterministic",
+    ]
+    on = [{k for k, v in m.knobs.items() if v} for m in steps]
+    assert all(a <= b for a, b in itertools.pairwise(on))
+    assert steps[2].knobs["cudnn_benchmark"] is False
+    assert steps[-1] == MODES["deterministic"] and ladder()[-1] is MODES["deterministic"]
+    assert [m.name for m in steps if not same_as_default(m, "tf")] == ["default", "deterministic"]
+    assert parse_modes("ladder,default,fast")[-1].name == "fast"
+
+
+def test_a_step_survives_the_round_trip_and_fill_alone_is_refused():
+    import pytest
+
+    from nnr_profile.core.errors import UsageError
+    from nnr_profile.core.modes import Mode, ladder, parse_mode
+
+    step = ladder()[2]
+    assert Mode.from_dict(step.to_dict()) == step
+    assert parse_mode("+cudnn_deterministic") == step
+    with pytest.raises(UsageError, match="without deterministic_algorithms"):
+        parse_mode("fill_uninitialized_memory")
