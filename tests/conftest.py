@@ -51,6 +51,16 @@ def run_cli(
     )
 
 
+def assert_one_line_usage_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2 with exactly one line on stderr, no traceback, holding every fragment."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A store path in a fresh temporary folder."""

@@ -37,18 +37,32 @@ def sqlite_kernel_totals(path: Path, tables: tuple[str, ...]) -> tuple[int, int]
     return count, total
 
 
+NS_SINCE_2000 = 946_684_800_000_000_000
+
+
 def kineto_kernel_totals(path: Path) -> tuple[int, int]:
     """(count, total ns) of kernel events by the json module, each dur rounded to ns exactly.
 
     Uses Decimal of the number's shortest repr, rounding half to even: the documented rule.
+    Values are microseconds (the Trace Event Format's unit); nanoseconds only where
+    displayTimeUnit is "ns" and every kernel ts is a whole number of ns after 2000.
     """
-    doc = json.loads(gzip.decompress(path.read_bytes()))
-    ns_unit = doc.get("displayTimeUnit") == "ns"
-    count = total = 0
-    for event in doc["traceEvents"]:
-        if event.get("ph") == "X" and str(event.get("cat", "")).lower() == "kernel":
-            scale = 1 if ns_unit else 1000
-            value = Decimal(repr(event["dur"])) * scale
-            total += int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
-            count += 1
-    return count, total
+    raw = path.read_bytes()
+    doc = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    kernels = [
+        e
+        for e in doc["traceEvents"]
+        if e.get("ph") == "X" and str(e.get("cat", "")).lower() == "kernel"
+    ]
+    whole = all(float(e["ts"]).is_integer() and float(e["dur"]).is_integer() for e in kernels)
+    ns_unit = (
+        doc.get("displayTimeUnit") == "ns"
+        and whole
+        and min(e["ts"] for e in kernels) >= NS_SINCE_2000
+    )
+    scale = 1 if ns_unit else 1000
+    total = 0
+    for event in kernels:
+        value = Decimal(repr(event["dur"])) * scale
+        total += int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
+    return len(kernels), total

@@ -12,44 +12,8 @@ from pathlib import Path
 
 import click
 
-from nnr_profile.core.errors import UsageError
-
-_DB = click.option(
-    "--db",
-    type=click.Path(dir_okay=False),
-    default=str(Path("nnr-results") / "nnr.db"),
-    show_default=True,
-    help="SQLite results store.",
-)
-_WORKLOAD_ARG = click.option(
-    "--workload-arg",
-    "workload_args",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Argument for the workload builder, repeatable (e.g. norm=batch).",
-)
-_DATA = [
-    click.option(
-        "--dataset",
-        "-d",
-        default="digits",
-        show_default=True,
-        help="digits (offline, bundled), mnist, fashion-mnist, cifar10, cifar100, celeba "
-        "(binary on Blond_Hair; celeba:ATTRIBUTE for another target).",
-    ),
-    click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="Folder with the dataset files (torchvision layout); nothing is downloaded.",
-    ),
-]
-
-
-def _data_options(func):
-    for option in reversed(_DATA):
-        func = option(func)
-    return func
+from nnr_profile.cli import options
+from nnr_profile.core.errors import ParameterError, UsageError
 
 
 def _single_device(gpu: str) -> int | None:
@@ -59,33 +23,58 @@ def _single_device(gpu: str) -> int | None:
     text = gpu.strip().lower()
     choice = resolve_devices("all" if text == "auto" else text)
     if len(choice.devices) != 1 and text != "auto":
-        raise UsageError(f"--gpu {gpu!r}: this command uses one device; give one index or cpu")
+        raise ParameterError(
+            "gpu", "{value!r}: this command uses one device; give one index or cpu", value=gpu
+        )
     return choice.devices[0]
 
 
 @click.command("verify")
-@click.option("--model", "-m", default="mlp", show_default=True, help="Workload name.")
-@click.option("--framework", "-f", default="torch", show_default=True, help="torch or tf.")
-@click.option(
-    "--gpu",
-    default="auto",
-    show_default=True,
-    help="'auto' (first GPU, else the CPU), 'cpu', or one NVML GPU index.",
-)
-@click.option(
-    "--modes",
-    default="default,deterministic",
-    show_default=True,
-    help="Comma-separated modes to check (default, fast, deterministic, knob ladders).",
-)
-@click.option("--runs", default=2, show_default=True, help="Runs per mode (K), each a process.")
-@click.option("--iterations", default=10, show_default=True, help="Training iterations per run.")
-@click.option("--batch-size", type=int, default=None, help="Override the workload's batch size.")
-@click.option("--image-size", type=int, default=None, help="Override the image side (e.g. 32).")
-@_WORKLOAD_ARG
-@click.option("--seed", default=0, show_default=True, help="Seed, the same for every run.")
-@click.option("--timeout", "timeout_s", default=1800.0, show_default=True, help="Seconds per run.")
+@options.model()
+@options.framework()
+@options.one_gpu()
+@options.modes(help="Comma-separated modes to check (default, fast, deterministic, knob ladders).")
+@options.number("--runs", options.AT_LEAST_2, 2, "Runs per mode (K), each a process.")
+@options.iterations(default=10, help="Training iterations per run.")
+@options.batch_size()
+@options.image_size()
+@options.workload_arg()
+@options.seed(help="Seed, the same for every run.")
+@options.timeout(help="Seconds per run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.option(
+    "--locate",
+    is_flag=True,
+    help="Hash every module's tensors in each run and name the first (iteration, module, "
+    "phase) where the runs part.",
+)
+@click.option(
+    "--resume-at",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Checkpoint at iteration N, resume in a fresh process, compare with an uninterrupted "
+    "run (PyTorch).",
+)
+@click.option(
+    "--restore",
+    default=None,
+    help="With --resume-at: what the checkpoint restores: all, or some of model, optimizer, "
+    "rng_torch, rng_cuda, rng_numpy, rng_python, data [default: all].",
+)
+@click.option(
+    "--across",
+    is_flag=True,
+    help="Compare stored trials of one spec across GPU architectures and framework versions "
+    "(give the stores as arguments).",
+)
+@options.db(
+    default=None,
+    show_default=False,
+    help="Also store the ops without a deterministic implementation found here in this "
+    "store (see 'nnr-profile ops').",
+)
+@click.argument("stores", nargs=-1, type=click.Path())
 def verify_command(
     model: str,
     framework: str,
@@ -99,6 +88,12 @@ def verify_command(
     seed: int,
     timeout_s: float,
     as_json: bool,
+    locate: bool,
+    resume_at: int | None,
+    restore: str | None,
+    across: bool,
+    db: str | None,
+    stores: tuple[str, ...],
 ) -> None:
     """Is training bitwise reproducible here? Runs K times per mode and compares bitwise.
 
@@ -107,11 +102,25 @@ def verify_command(
     listed (PyTorch: collected as warnings with warn_only=True; TF: the op that raised).
     Exit code 0 when the deterministic mode reproduced, 1 when it did not.
 
+    --locate records each module's forward output, gradients and optimizer update in every
+    run and prints where the runs first part, e.g. 'iteration 0, layer4.1.conv2, backward
+    (weight grad): inputs equal, output differs (max abs diff 3.1e-07)'. --resume-at N checks
+    that a run resumed from a checkpoint at iteration N matches an uninterrupted one and, when
+    not, names the state not restored. --across STORES... compares the stored trials of each
+    spec between GPU architectures and framework versions (losses and final weights).
+
     \b
     Examples:
       nnr-profile verify --model resnet18 --gpu 0
       nnr-profile verify --model mlp --gpu cpu --json
+      nnr-profile verify --model resnet18 --gpu 0 --modes deterministic --locate
+      nnr-profile verify --model mlp --gpu cpu --resume-at 5 --restore model,optimizer
+      nnr-profile verify --across a100.db h100.db v100.db
     """
+    if across or stores:
+        from nnr_profile.cli.diagnose import verify_across
+
+        sys.exit(verify_across(stores, across, as_json))
     from nnr_profile.core.modes import parse_modes
     from nnr_profile.core.specs import TrialSpec
     from nnr_profile.studies.verify import VerifySpec, verify
@@ -126,13 +135,15 @@ def verify_command(
 
     workload = get_workload(fw, name)
     args = workload.validate(parse_workload_args(workload_args), image_size)
+    for note in selection.notes:
+        click.echo(note, err=True)
     try:
         trial = TrialSpec(
             framework=fw,
             workload=name,
             mode=parse_modes(modes)[0],
             gpu_index=_single_device(gpu),
-            batch_size=batch_size or workload.default_batch_size,
+            batch_size=workload.default_batch_size if batch_size is None else batch_size,
             image_size=image_size,
             warmup=0,
             iterations=iterations,
@@ -142,13 +153,32 @@ def verify_command(
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     spec = VerifySpec(trial, tuple(parse_modes(modes)), runs, timeout_s)
+    if resume_at is not None or restore is not None:
+        from nnr_profile.cli.diagnose import verify_resume
+
+        sys.exit(verify_resume(spec, resume_at, restore, locate, as_json))
+    if locate:
+        from nnr_profile.studies.locate import locate as verify
+
+    if db is not None:
+        from nnr_profile.core.paths import prepare_output_file
+
+        prepare_output_file(db, "db")
+    finished = []
 
     def on_run(mode, run, record) -> None:
+        finished.append((mode, record))
         if not as_json:
             state = "ok" if record.status == "ok" else f"{record.status}: {record.error}"
             click.echo(f"  {mode.name} run {run + 1}/{runs}: {state}", err=True)
 
     report = verify(spec, on_run=on_run)
+    if db is not None:
+        from nnr_profile.studies.ops import record_probe
+        from nnr_profile.studies.verify import verify_probe
+
+        if not record_probe(verify_probe(spec, finished), db):
+            click.echo("no mode turned determinism on: no ops to store", err=True)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -161,6 +191,8 @@ def verify_command(
             if verdict.max_abs_weight_diff:
                 line += f"; max |weight diff| {verdict.max_abs_weight_diff:.3g}"
             click.echo(line)
+            if locate and report.located(mode):
+                click.echo(f"      located: {report.located(mode)}")
             if verdict.nondeterministic_ops:
                 click.echo(
                     "      no deterministic implementation: "
@@ -173,16 +205,9 @@ def verify_command(
 
 
 @click.command("variability")
-@click.option("--model", "-m", default="mlp", show_default=True, help="Workload name.")
-@click.option(
-    "--framework",
-    "-f",
-    type=click.Choice(["torch", "tf"]),
-    default="torch",
-    show_default=True,
-    help="Framework that trains the replicas.",
-)
-@_data_options
+@options.model()
+@options.framework(type=click.Choice(["torch", "tf"]), help="Framework that trains the replicas.")
+@options.data
 @click.option(
     "--settings",
     default="algo+impl,algo,impl,control",
@@ -190,24 +215,17 @@ def verify_command(
     help="Noise settings: algo+impl (nothing fixed), algo (kernels deterministic), impl "
     "(seeds fixed), control (all fixed).",
 )
-@click.option("--replicas", default=10, show_default=True, help="Replicas per setting.")
-@click.option("--epochs", default=30, show_default=True, help="Training epochs per replica.")
-@click.option("--batch-size", type=int, default=None, help="Override the workload's batch size.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate.")
-@click.option(
-    "--gpu",
-    default="all",
-    show_default=True,
-    help="'all', 'cpu', or NVML GPU indices like 0,2 (replicas spread over them).",
-)
-@click.option("--jobs", default=1, show_default=True, help="Replicas at once on each device.")
-@_WORKLOAD_ARG
-@click.option("--seed", default=0, show_default=True, help="Base seed (replica r adds r).")
-@click.option(
-    "--timeout", "timeout_s", default=21600.0, show_default=True, help="Seconds per replica."
-)
-@click.option("--force", is_flag=True, help="Redo replicas already in the store.")
-@_DB
+@options.number("--replicas", options.COUNT_TYPE, 10, "Replicas per setting.")
+@options.epochs(default=30, help="Training epochs per replica.")
+@options.batch_size()
+@options.learning_rate()
+@options.gpus(help="'all', 'cpu', or NVML GPU indices like 0,2 (replicas spread over them).")
+@options.number("--jobs", options.COUNT_TYPE, 1, "Replicas at once on each device.")
+@options.workload_arg()
+@options.seed(help="Base seed (replica r adds r).")
+@options.timeout(default=21600.0, help="Seconds per replica.")
+@options.force(help="Redo replicas already in the store.")
+@options.db()
 def variability_command(
     model: str,
     framework: str,
@@ -239,6 +257,7 @@ def variability_command(
           --replicas 10 --settings algo+impl,algo,impl,control --epochs 30
       nnr-profile variability --framework tf --model resnet18 --dataset celeba --data-dir ~/data
     """
+    from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.runner.sweep import resolve_devices
     from nnr_profile.studies.variability import (
         VariabilitySpec,
@@ -270,6 +289,7 @@ def variability_command(
     )
     total = len(plan_variability(spec))
     load_dataset(dataset, data_dir)  # a missing dataset is one clear line, before any process
+    prepare_output_file(db, "db")
     if choice.note:
         click.echo(choice.note, err=True)
     done = 0
@@ -307,37 +327,43 @@ def analyze() -> None:
     """
 
 
-_OUT = click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=str(Path("nnr-results") / "analysis"),
-    show_default=True,
-    help="Folder for the CSV and figures.",
+_OUT = options.out(
+    default=str(Path("nnr-results") / "analysis"), help="Folder for the CSV and figures."
 )
 
 
 @analyze.command("grad-snr")
-@click.option("--model", "-m", default="mlp", show_default=True, help="Workload name.")
-@_data_options
+@options.model()
+@options.framework(type=click.Choice(["torch", "tf"]), help="Framework of the model.")
+@options.data
 @click.option(
-    "--modes",
-    default="default,deterministic",
-    show_default=True,
-    help="Modes to measure implementation noise under, each in its own process.",
+    "--settings",
+    default=None,
+    help="Noise settings to compare, each over --replicas runs: algo+impl, algo, impl, control "
+    "[default: all four, unless --modes].",
 )
-@click.option("--batches", default=32, show_default=True, help="Minibatches B for the SNR.")
-@click.option("--batch-size", default=64, show_default=True, help="Minibatch size.")
-@click.option("--epochs", default=1, show_default=True, help="Training epochs before measuring.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Learning rate for training.")
-@click.option("--gpu", default="auto", show_default=True, help="'auto', 'cpu' or one GPU index.")
-@_WORKLOAD_ARG
-@click.option("--seed", default=0, show_default=True, help="Seed for init, data and batches.")
+@options.number("--replicas", options.AT_LEAST_2, None, "Runs per noise setting [default: 3].")
+@options.modes(
+    default=None,
+    show_default=False,
+    help="Compare determinism modes instead of noise settings (one run per mode, seeds fixed).",
+)
+@options.number("--batches", options.AT_LEAST_2, 32, "Minibatches B for the SNR.")
+@options.batch_size(default=64, show_default=True, help="Minibatch size.")
+@options.epochs(type=options.NON_NEGATIVE_TYPE, default=1, help="Training epochs before measuring.")
+@options.learning_rate(help="Learning rate for training.")
+@options.one_gpu()
+@options.workload_arg()
+@options.seed(help="Base seed (replica r of a varying setting adds r); fixes the batches.")
 @_OUT
 def grad_snr_command(
     model: str,
+    framework: str,
     dataset: str,
     data_dir: str | None,
-    modes: str,
+    settings: str | None,
+    replicas: int | None,
+    modes: str | None,
     batches: int,
     batch_size: int,
     epochs: int,
@@ -347,32 +373,42 @@ def grad_snr_command(
     seed: int,
     out: str,
 ) -> None:
-    """Per-layer gradient SNR, and implementation noise next to minibatch sampling noise.
+    """Per-layer gradient SNR, and the noise of each setting next to minibatch sampling noise.
 
-    SNR = |mean gradient| / sqrt(variance / B) over B minibatches; the table gives the share
-    of weights with SNR < 1 per layer. The same minibatch's gradient is taken twice per mode:
-    |difference| / sampling std says whether implementation noise is small or large next
-    to sampling noise (exactly 0 where kernels are deterministic, e.g. on the CPU).
-    Writes grad_snr.csv and grad_snr.{png,pdf}.
+    SNR = |mean gradient| / sqrt(variance / B) over B fixed minibatches; the table gives the
+    share of weights with SNR < 1 per layer. Each noise setting (as in 'variability') trains
+    --replicas runs, each its own process; the first minibatch's gradient is compared across
+    them (replica_to_sampling: std over replicas / sampling std) and taken twice within each
+    (impl_to_sampling: 0 where kernels are deterministic, e.g. on the CPU). --modes compares
+    determinism modes instead. Writes grad_snr.csv and grad_snr.{png,pdf}.
 
     \b
-    Example:
+    Examples:
       nnr-profile analyze grad-snr --model lenet --dataset mnist --data-dir ~/data --gpu 0
+      nnr-profile analyze grad-snr --framework tf --model mlp --settings algo,control
+      nnr-profile analyze grad-snr --model mlp --modes default,deterministic
     """
     from nnr_profile.core.modes import parse_modes
+    from nnr_profile.core.paths import prepare_output_dir
     from nnr_profile.reports.plots import save_figure
     from nnr_profile.reports.variability_plots import grad_snr_figure
     from nnr_profile.studies.grad_snr import GradSnrSpec, run_grad_snr
+    from nnr_profile.studies.variability import NOISE_SETTINGS, parse_settings
+    from nnr_profile.workloads.adapter import require_framework
     from nnr_profile.workloads.datasets import load_dataset
-    from nnr_profile.workloads.registry import get_workload, parse_workload_args
+    from nnr_profile.workloads.registry import parse_workload_args
 
-    get_workload("torch", model)
-    load_dataset(dataset, data_dir)
+    require_framework(framework)
+    if settings is None and modes is None:
+        settings = ",".join(NOISE_SETTINGS)
     spec = GradSnrSpec(
-        workload=model,
+        workload=model.strip(),
+        framework=framework,
         dataset=dataset,
         data_dir=data_dir,
-        modes=tuple(parse_modes(modes)),
+        settings=parse_settings(settings) if settings is not None else (),
+        modes=tuple(parse_modes(modes)) if modes is not None else (),
+        replicas=replicas,
         batches=batches,
         batch_size=batch_size,
         epochs=epochs,
@@ -381,39 +417,53 @@ def grad_snr_command(
         gpu_index=_single_device(gpu),
         workload_args=parse_workload_args(workload_args),
     )
-    table = run_grad_snr(spec)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    load_dataset(dataset, data_dir)  # a missing dataset is one clear line, before any process
+    folder = prepare_output_dir(out, "out")
+
+    def on_run(run) -> None:
+        where = f"{run.setting} replica {run.replica}" if run.setting else f"mode {run.mode.name}"
+        click.echo(f"  measured {where}", err=True)
+
+    table = run_grad_snr(spec, on_run=on_run)
     table.to_csv(folder / "grad_snr.csv", index=False)
     files = [folder / "grad_snr.csv", *save_figure(grad_snr_figure(table), folder / "grad_snr")]
-    shown = table[["mode", "layer", "n_weights", "share_snr_below_1", "impl_to_sampling"]]
-    click.echo(shown.to_markdown(index=False, floatfmt=".3g"))
+    group = "setting" if spec.settings else "mode"
+    columns = [group, "layer", "n_weights", "share_snr_below_1", "impl_to_sampling"]
+    if spec.settings:
+        columns.append("replica_to_sampling")
+    click.echo(table[columns].to_markdown(index=False, floatfmt=".3g"))
     click.echo("Wrote " + ", ".join(str(p) for p in files))
 
 
 @analyze.command("landscape")
-@click.option("--model", "-m", default="mlp", show_default=True, help="Workload name.")
-@_data_options
-@click.option("--epochs", default=5, show_default=True, help="Training epochs for the centre.")
-@click.option("--batch-size", type=int, default=None, help="Override the workload's batch size.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Learning rate.")
-@click.option("--steps", default=21, show_default=True, help="Grid points per axis.")
-@click.option("--span", default=1.0, show_default=True, help="Grid half-width along each axis.")
-@click.option("--examples", default=2048, show_default=True, help="Training examples for the loss.")
-@click.option("--gpu", default="auto", show_default=True, help="'auto', 'cpu' or one GPU index.")
-@_WORKLOAD_ARG
-@click.option("--seed", default=0, show_default=True, help="Seed for training and directions.")
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False),
+@options.model()
+@options.framework(type=click.Choice(["torch", "tf"]), help="Framework of the model.")
+@options.data
+@options.epochs(type=options.NON_NEGATIVE_TYPE, default=5, help="Training epochs for the centre.")
+@options.batch_size()
+@options.learning_rate(help="Learning rate.")
+@options.number("--steps", options.AT_LEAST_3, 21, "Grid points per axis.")
+@options.number("--span", options.POSITIVE_TYPE, 1.0, "Grid half-width along each axis.")
+@options.number("--examples", options.COUNT_TYPE, 2048, "Training examples for the loss.")
+@options.one_gpu()
+@options.workload_arg()
+@options.seed(help="Seed for training and directions.")
+@options.db(
     default=None,
+    show_default=False,
     help="Centre on a stored variability replica from this store (others are projected).",
 )
 @click.option("--setting", default=None, help="With --db: the noise setting of the replicas.")
-@click.option("--replica", default=0, show_default=True, help="With --db: the centre replica.")
+@click.option(
+    "--replica",
+    type=options.NON_NEGATIVE_TYPE,
+    default=None,
+    help="With --db: the centre replica [default: 0].",
+)
 @_OUT
 def landscape_command(
     model: str,
+    framework: str,
     dataset: str,
     data_dir: str | None,
     epochs: int,
@@ -427,7 +477,7 @@ def landscape_command(
     seed: int,
     db: str | None,
     setting: str | None,
-    replica: int,
+    replica: int | None,
     out: str,
 ) -> None:
     """Loss on a 2-D grid around trained weights along two filter-normalised random directions.
@@ -440,13 +490,18 @@ def landscape_command(
     Examples:
       nnr-profile analyze landscape --model mlp --dataset fashion-mnist --data-dir ~/data
       nnr-profile analyze landscape --model mlp --db nnr-results/nnr.db --setting algo+impl
+      nnr-profile analyze landscape --framework tf --model smallcnn --dataset digits
     """
+    from nnr_profile.core.paths import prepare_output_dir
     from nnr_profile.reports.landscape import write_landscape
     from nnr_profile.studies.landscape import LandscapeSpec, compute_landscape
+    from nnr_profile.workloads.adapter import require_framework
     from nnr_profile.workloads.registry import parse_workload_args
 
+    require_framework(framework)
     spec = LandscapeSpec(
-        workload=model,
+        workload=model.strip(),
+        framework=framework,
         dataset=dataset,
         data_dir=data_dir,
         epochs=epochs,
@@ -462,6 +517,7 @@ def landscape_command(
         setting=setting,
         replica=replica,
     )
+    prepare_output_dir(out, "out")
     landscape = compute_landscape(spec)
     files = write_landscape(landscape.surface, landscape.points, out)
     losses = landscape.surface["loss"]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from nnr_profile import __version__
+from nnr_profile.cli import options
 from nnr_profile.core.errors import NnrError, UsageError
+from nnr_profile.runner.launchers import LAUNCHER_MODULES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,15 +31,6 @@ def cli() -> None:
     """
 
 
-DB_OPTION = click.option(
-    "--db",
-    type=click.Path(dir_okay=False),
-    default=str(Path("nnr-results") / "nnr.db"),
-    show_default=True,
-    help="SQLite results store.",
-)
-
-
 @cli.command("list")
 def list_command() -> None:
     """List workloads, installed frameworks and the devices seen.
@@ -47,7 +41,7 @@ def list_command() -> None:
     """
     from nnr_profile.collectors.nvml import list_gpus
     from nnr_profile.workloads.adapter import framework_available
-    from nnr_profile.workloads.registry import FRAMEWORKS, load_workloads
+    from nnr_profile.workloads.registry import FRAMEWORKS, broken_plugins, load_workloads
 
     click.echo("Frameworks:")
     for framework in FRAMEWORKS:
@@ -65,10 +59,18 @@ def list_command() -> None:
     for (framework, name), workload in sorted(load_workloads().items()):
         args = ", ".join(f"{k}={v}" for k, v in workload.params.items())
         shape = "x".join(str(d) for d in workload.input_shape)
+        needs = f"; needs {', '.join(workload.requires)}" if workload.requires else ""
+        if workload.missing_requirements():
+            needs += f" (not installed: {workload.install_hint})"
         click.echo(
             f"  {framework}/{name:20} {workload.input_kind} {shape}, batch "
-            f"{workload.default_batch_size}{', ' + args if args else ''}"
+            f"{workload.default_batch_size}{', ' + args if args else ''}{needs}"
         )
+    broken = broken_plugins()
+    if broken:
+        click.echo("Broken workload plugins (skipped):")
+        for line in broken:
+            click.echo(f"  {line}")
 
 
 @cli.command("env")
@@ -96,69 +98,29 @@ def env_command(gpu_index: int | None) -> None:
 
 
 @cli.command("run")
-@click.option(
-    "--model",
-    "-m",
-    default="resnet50",
-    show_default=True,
-    help="Workload name(s), comma-separated (see 'nnr-profile list').",
+@options.model(
+    default="resnet50", help="Workload name(s), comma-separated (see 'nnr-profile list')."
 )
-@click.option(
-    "--framework",
-    "-f",
-    default="torch",
-    show_default=True,
-    help="torch, tf, or all (every installed framework that has the model).",
-)
-@click.option(
-    "--gpu",
-    default="all",
-    show_default=True,
-    help="'all', 'cpu', or NVML GPU indices like 0,2 (one worker per GPU).",
-)
-@click.option(
-    "--modes",
-    default="default,deterministic",
-    show_default=True,
-    help="Comma-separated: default, fast, deterministic, or knobs joined with '+'.",
-)
-@click.option("--repeats", default=3, show_default=True, help="Trials per mode and device.")
-@click.option("--iterations", default=100, show_default=True, help="Timed iterations per trial.")
-@click.option(
+@options.framework(help="torch, tf, or all (every installed framework that has the model).")
+@options.gpus()
+@options.modes()
+@options.number("--repeats", options.COUNT_TYPE, 3, "Trials per mode and device.")
+@options.iterations(default=100, help="Timed iterations per trial.")
+@options.number(
     "--warmup",
-    default=10,
-    show_default=True,
-    help="Untimed iterations before timing (excluded from every figure).",
+    options.NON_NEGATIVE_TYPE,
+    10,
+    "Untimed iterations before timing (excluded from every figure).",
 )
-@click.option("--batch-size", type=int, default=None, help="Override the workload's batch size.")
-@click.option("--image-size", type=int, default=None, help="Override the image side (e.g. 32).")
-@click.option(
-    "--workload-arg",
-    "workload_args",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Argument for the workload builder, repeatable (e.g. overhead=0.2).",
-)
-@click.option("--seed", default=0, show_default=True, help="Seed fixed in every mode.")
-@click.option(
-    "--timeout",
-    "timeout_s",
-    default=1800.0,
-    show_default=True,
-    help="Seconds before a trial is killed and stored as timed out.",
-)
-@click.option(
-    "--collector",
-    "collectors",
-    default="timing",
-    show_default=True,
-    help="Comma-separated: timing plus kernel collectors torch-profiler, tf-profiler, "
-    "nsys, nvprof "
-    "(each runs in trials of its own; traces kept next to --db in traces/).",
-)
+@options.batch_size()
+@options.image_size()
+@options.workload_arg()
+@options.seed()
+@options.timeout()
+@options.collectors()
 @click.option(
     "--launcher",
-    type=click.Choice(["local", "slurm", "submitit-local"]),
+    type=click.Choice(list(LAUNCHER_MODULES)),
     default="local",
     show_default=True,
     help="Where trials run: here, as a Slurm job array (one task and GPU per trial), or "
@@ -183,10 +145,35 @@ def env_command(gpu_index: int | None) -> None:
     "--task-python",
     default=None,
     metavar="COMMAND",
-    help="How Slurm tasks start Python, e.g. 'apptainer exec --nv nnr.sif python'.",
+    help="How Slurm tasks start Python, e.g. 'apptainer exec --nv nnr.sif python' (split into "
+    "words like a shell and quoted: no ;, |, $VAR).",
 )
-@click.option("--force", is_flag=True, help="Redo cells already in the store.")
-@DB_OPTION
+@click.option("--account", default=None, help="Slurm account to charge (sbatch --account).")
+@click.option("--qos", default=None, help="Slurm quality of service (sbatch --qos).")
+@click.option(
+    "--time",
+    "time_limit",
+    default=None,
+    metavar="TIME",
+    help="Slurm time limit per task, e.g. 90 or 1:30:00 [default: --timeout plus 10 min].",
+)
+@click.option("--mem", default=None, help="Memory per Slurm task, e.g. 16G (sbatch --mem).")
+@click.option(
+    "--target-ci",
+    type=options.POSITIVE_TYPE,
+    default=None,
+    metavar="PP",
+    help="Keep adding repeats until every cell's 95 % CI is within +-PP percentage points of "
+    "its overhead (or --max-repeats is reached).",
+)
+@click.option(
+    "--max-repeats",
+    type=options.AT_LEAST_2,
+    default=None,
+    help="Most repeats --target-ci may reach [default: 20].",
+)
+@options.force()
+@options.db()
 def run_command(
     model: str,
     framework: str,
@@ -208,6 +195,12 @@ def run_command(
     results_dir: str | None,
     no_wait: bool,
     task_python: str | None,
+    account: str | None,
+    qos: str | None,
+    time_limit: str | None,
+    mem: str | None,
+    target_ci: float | None,
+    max_repeats: int | None,
     force: bool,
     db: str,
 ) -> None:
@@ -227,23 +220,29 @@ def run_command(
     from nnr_profile.cli.progress import sweep_progress
     from nnr_profile.collectors.base import parse_collectors
     from nnr_profile.core.modes import parse_modes, same_as_default_note
-    from nnr_profile.runner.launchers.cluster import LaunchConfig
-    from nnr_profile.runner.sweep import SweepSpec, plan_sweep, run_sweep
+    from nnr_profile.core.paths import prepare_output_dir, prepare_output_file
+    from nnr_profile.runner.launchers.base import make_launcher
+    from nnr_profile.runner.launchers.cluster import ClusterLauncher
+    from nnr_profile.runner.sweep import SweepSpec, plan_sweep
     from nnr_profile.workloads.registry import parse_workload_args
     from nnr_profile.workloads.selection import select_workloads
 
-    launch = LaunchConfig(
-        launcher=launcher,
+    runner = make_launcher(
+        launcher,
         gpu=gpu,
         partition=partition,
         constraint=constraint,
         gpus_per_node=gpus_per_node,
         results_dir=results_dir,
-        wait=not no_wait,
+        no_wait=no_wait or None,
         task_python=task_python,
+        account=account,
+        qos=qos,
+        time_limit=time_limit,
+        mem=mem,
     )
     selection = select_workloads(model, framework)
-    choice = launch.devices()
+    choice = runner.devices()
     spec = SweepSpec(
         workloads=selection.workloads,
         modes=tuple(parse_modes(modes)),
@@ -262,26 +261,44 @@ def run_command(
     skip_notes = [
         same_as_default_note(f, list(spec.modes)) for f in sorted({f for f, _ in spec.workloads})
     ]
+    target = _precision_target(target_ci, max_repeats, spec, no_wait)
+    prepare_output_file(db, "db")
+    if results_dir:
+        prepare_output_dir(results_dir, "results_dir")
     for note in [*selection.notes, choice.note, *skip_notes]:
         if note:
             click.echo(note, err=True)
-    if launch.is_cluster:
-        from nnr_profile.runner.launchers.cluster import finish_sweep, submit_sweep
 
-        submission = submit_sweep(spec, launch, db, force=force)
+    def launch(part: SweepSpec) -> Any:
+        part_total = total if part is spec else sum(map(len, plan_sweep(part).values()))
+        if isinstance(runner, ClusterLauncher):
+            submission = runner.submit(part, db, force=force and part is spec)
+            click.echo(submission.summary(), err=True)
+            with sweep_progress(part_total) as on_progress:
+                return runner.finish(submission, db, on_progress)
+        with sweep_progress(part_total) as on_progress:
+            return runner.launch(part, db, force=force and part is spec, on_progress=on_progress)
+
+    if isinstance(runner, ClusterLauncher) and not runner.waits:
+        submission = runner.submit(spec, db, force=force)
         click.echo(submission.summary(), err=True)
-        if not launch.wait:
-            click.echo(submission.next_steps(db))
-            return
-        with sweep_progress(total) as on_progress:
-            outcome = finish_sweep(submission, db, on_progress)
+        click.echo(submission.next_steps(db))
+        return
+    precision = None
+    if target is None:
+        outcome = launch(spec)
     else:
-        with sweep_progress(total) as on_progress:
-            outcome = run_sweep(spec, db, force=force, on_progress=on_progress)
+        from nnr_profile.studies.precision import run_to_precision
+
+        precision = run_to_precision(spec, db, target, launch)
+        outcome = precision.outcome
     click.echo(
         f"{outcome.ran} trial(s) run, {outcome.skipped} already in the store, "
         f"{len(outcome.failed)} failed; results in {db}"
     )
+    if precision is not None:
+        for line in precision.summary(target):
+            click.echo(line)
     for result in outcome.failed:
         cell = result.spec
         click.echo(
@@ -289,24 +306,45 @@ def run_command(
             f"{cell.device_label} repeat {cell.repeat}: {result.error}",
             err=True,
         )
+    if outcome.failed:
+        click.echo(
+            f"{len(outcome.failed)} trial(s) failed (errors above); "
+            f"'nnr-profile report --db {db}' writes them all to failures.csv",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _precision_target(
+    target_ci: float | None, max_repeats: int | None, spec: Any, no_wait: bool
+) -> Any:
+    """The --target-ci goal (None without it), checked against the other options."""
+    from nnr_profile.core.errors import ParameterError
+    from nnr_profile.studies.precision import DEFAULT_MAX_REPEATS, PrecisionTarget
+
+    if target_ci is None:
+        if max_repeats is not None:
+            raise ParameterError("max_repeats", "only applies together with {target_ci}")
+        return None
+    if no_wait:
+        raise ParameterError("target_ci", "needs the results, so it cannot go with {no_wait}")
+    target = PrecisionTarget(target_ci, max_repeats or max(DEFAULT_MAX_REPEATS, spec.repeats))
+    target.check(spec)
+    return target
 
 
 @cli.command("report")
-@click.option(
-    "--db",
+@options.db(
     type=click.Path(),
-    default=str(Path("nnr-results") / "nnr.db"),
-    show_default=True,
     help="SQLite results store, or a folder of shards (e.g. nnr-results/shards).",
 )
+@options.out(default=str(Path("nnr-results") / "report"), help="Folder for the tables and figures.")
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=str(Path("nnr-results") / "report"),
-    show_default=True,
-    help="Folder for the tables and figures.",
+    "--check",
+    is_flag=True,
+    help="Check the store for damage first (SQLite quick_check: reads every page).",
 )
-def report_command(db: str, out: str) -> None:
+def report_command(db: str, out: str, check: bool) -> None:
     """Write the overhead table (CSV, Markdown, LaTeX) and figure (PNG, PDF) from the store.
 
     \b
@@ -314,12 +352,18 @@ def report_command(db: str, out: str) -> None:
       nnr-profile report --db nnr-results/nnr.db --out nnr-results/report
       nnr-profile report --db nnr-results/shards    # the shards of a cluster sweep
     """
-    from nnr_profile.reports.export import display_table
+    from nnr_profile.core.paths import prepare_output_dir
+    from nnr_profile.reports.export import display_table, markdown_table
     from nnr_profile.reports.report import write_report
 
+    prepare_output_dir(out, "out")
+    if check:
+        from nnr_profile.store.merge import check_stores
+
+        click.echo(f"checked {check_stores(db)} store file(s): no damage found", err=True)
     report = write_report(db, out)
     if not report.overhead.empty:
-        click.echo(display_table(report.overhead).to_markdown(index=False))
+        click.echo(markdown_table(display_table(report.overhead)))
     if report.variability is not None:
         from nnr_profile.reports.variability import display_variability
 
@@ -328,7 +372,8 @@ def report_command(db: str, out: str) -> None:
         click.echo(f"note: {note}")
     if not report.overhead.empty and report.overhead["noisy"].any():
         click.echo(
-            "warning: rows marked noisy have IQR/median above 10 %: more iterations or a quieter "
+            "warning: rows marked noisy have IQR/median above 10 % or trials whose GPU clocks "
+            "dropped or throttled (their note says which): more iterations or a quieter, cooler "
             "machine would tighten them",
             err=True,
         )
@@ -339,12 +384,17 @@ def report_command(db: str, out: str) -> None:
 
 def _register_commands() -> None:
     from nnr_profile.cli.analyze import analyze, variability_command, verify_command
+    from nnr_profile.cli.diagnose import compare_command, gate_command
     from nnr_profile.cli.merge import merge
+    from nnr_profile.cli.ops import ops_command
     from nnr_profile.cli.trace import trace
 
     cli.add_command(trace)
     cli.add_command(merge)
     cli.add_command(verify_command)
+    cli.add_command(gate_command)
+    cli.add_command(compare_command)
+    cli.add_command(ops_command)
     cli.add_command(variability_command)
     cli.add_command(analyze)
 
@@ -362,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"nnr-profile: error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except NnrError as exc:
-        click.echo(f"nnr-profile: error: {exc}", err=True)
+        click.echo(f"nnr-profile: error: {options.error_message(exc, cli)}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

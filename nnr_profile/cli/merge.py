@@ -19,8 +19,11 @@ import click
 def merge(sources: tuple[str, ...], db: str) -> None:
     """Merge stores, or folders of shards, into one store: one copy of each sweep cell.
 
-    Where both have a cell, the newer run wins. Stores from different machines combine into one
-    table across GPU architectures; stores of another schema version are refused.
+    Where both have a cell, a successful run wins over a failed one, else the newer run wins;
+    the successful runs kept over newer failures are named. Every store is checked for damage
+    first, and a new --db is only created when the merge succeeds. Stores from different
+    machines combine into one table across GPU architectures; stores of another schema version
+    are refused.
 
     \b
     Examples:
@@ -31,3 +34,5 @@ def merge(sources: tuple[str, ...], db: str) -> None:
 
     outcome = merge_stores(sources, db)
     click.echo(f"merged {outcome.sources} store(s) into {db}: {outcome.summary() or 'no rows'}")
+    for line in outcome.kept_lines():
+        click.echo(line)

@@ -46,16 +46,21 @@ def trace() -> None:
 def summarize(file: str, output_format: str, trace_format: str | None) -> None:
     """Print one row per kernel name: calls, total/mean/min/max time in nanoseconds.
 
+    Notes on how the file was read (e.g. the time unit of a Kineto trace, nvprof sections
+    skipped) follow a Markdown table, or go to stderr with --format csv/json.
+
     \b
     Example:
       nnr-profile trace summarize report1.sqlite --format csv > kernels.csv
       nnr-profile trace summarize trace.json.gz --trace-format kineto
     """
-    from nnr_profile.traces import kernel_stats
+    from nnr_profile.traces import trace_summary
     from nnr_profile.traces.render import render
 
-    rows = [s.as_row() for s in kernel_stats(file, trace_format)]
+    summary = trace_summary(file, trace_format)
+    rows = [s.as_row() for s in summary.stats]
     click.echo(render(rows, SUMMARY_COLUMNS, output_format), nl=False)
+    _notes([(file, summary.notes)], output_format)
 
 
 @trace.command("diff")
@@ -73,8 +78,22 @@ def diff(base: str, other: str, output_format: str, trace_format: str | None) ->
     Example:
       nnr-profile trace diff default.sqlite deterministic.sqlite --format markdown
     """
-    from nnr_profile.traces import diff_rows, kernel_stats
+    from nnr_profile.traces import diff_rows, trace_summary
     from nnr_profile.traces.render import render
 
-    rows = diff_rows(kernel_stats(base, trace_format), kernel_stats(other, trace_format))
+    left, right = trace_summary(base, trace_format), trace_summary(other, trace_format)
+    rows = diff_rows(left.stats, right.stats)
     click.echo(render(rows, DIFF_COLUMNS, output_format), nl=False)
+    _notes([(base, left.notes), (other, right.notes)], output_format)
+
+
+def _notes(notes: list[tuple[str, tuple[str, ...]]], output_format: str) -> None:
+    """How each file was read: after a Markdown table, on stderr beside CSV or JSON."""
+    from nnr_profile.traces.render import render_notes
+
+    lines = [f"{file}: {note}" for file, file_notes in notes for note in file_notes]
+    if output_format == "markdown":
+        click.echo(render_notes(lines, output_format), nl=False)
+    else:
+        for line in lines:
+            click.echo(f"note: {line}", err=True)

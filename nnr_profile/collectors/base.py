@@ -1,5 +1,9 @@
 """Collectors: what observes a trial, and the name -> collector registry.
 
+The registry is filled from the entry-point group `nnr_profile.collectors` (name = class),
+the built-ins included (pyproject.toml), so a plugin package adds a collector by declaring
+one entry point; the CLI's `--collector` help is read from the registry.
+
 A collector has two sides. In the trial process it brackets the timed region and each
 iteration (`timed_region`, `iteration`) and may add to the result afterwards (`collect`). In the
 launching process it may wrap the trial's command (`command_prefix`, `environment`) and read
@@ -9,15 +13,18 @@ in trials of its own so timing trials stay unperturbed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nnr_profile.core.errors import UsageError
+from nnr_profile.core.errors import NnrError, UsageError
+from nnr_profile.core.text import slug
 
 if TYPE_CHECKING:
     from nnr_profile.core.specs import TrialResult, TrialSpec
+    from nnr_profile.traces import KernelStats
 
 
 class Collector:
@@ -57,46 +64,93 @@ ARTIFACT_DIR_ENV = "NNR_PROFILE_ARTIFACT_DIR"
 
 
 def artifact_base(spec: TrialSpec, folder: Path) -> Path:
-    """Where a trial's collector files go: `folder`/<framework>-<workload>-<mode>-<device>-..."""
-    mode = spec.mode.name.replace("+", "_")
-    return folder / (
-        f"{spec.framework}-{spec.workload}-{mode}-{spec.device_label}-r{spec.repeat}-"
-        f"{spec.collector}-{spec.cell_key[:8]}"
+    """Where a trial's collector files go: `folder`/<framework>-<workload>-<mode>-<device>-...
+
+    Every part is a file-name-safe slug, so a workload named ``../../x`` stays in `folder`.
+    """
+    parts = (
+        spec.framework,
+        spec.workload,
+        spec.mode.name.replace("+", "_"),
+        spec.device_label,
+        f"r{spec.repeat}",
+        spec.collector,
+        spec.cell_key[:8],
     )
+    return folder / "-".join(slug(str(part)) for part in parts)
 
 
-COLLECTORS: dict[str, type[Collector]] = {"timing": Collector}
+def kernel_rows(stats: Iterable[KernelStats]) -> list[dict[str, Any]]:
+    """Per-kernel statistics as the rows a trial result stores."""
+    return [
+        {"name": k.name, "short_name": k.short_name, "calls": k.calls, "total_ns": k.total_ns}
+        for k in stats
+    ]
+
+
+ENTRY_POINT_GROUP = "nnr_profile.collectors"
+"""Entry-point group of collector classes; the built-ins are registered through it too."""
+
+COLLECTORS: dict[str, type[Collector]] = {}
+BROKEN: dict[str, str] = {}
+"""Collector entry points that could not be loaded: name -> why."""
+_loaded = False
 
 
 def register_collector(cls: type[Collector]) -> type[Collector]:
-    """Class decorator: make `cls` available as `--collector cls.name`."""
+    """Make `cls` available as a collector named `cls.name` in this process; returns `cls`."""
     COLLECTORS[cls.name] = cls
     return cls
 
 
+def load_collectors() -> dict[str, type[Collector]]:
+    """Every collector: the `nnr_profile.collectors` entry points plus those registered here.
+
+    A plugin that fails to load is left out and kept in :data:`BROKEN`, so the others work.
+    """
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                cls = ep.load()
+            except Exception as exc:  # a broken plugin must not break the tool
+                BROKEN[ep.name] = f"{ep.value} failed to import ({type(exc).__name__}: {exc})"
+                continue
+            if not (isinstance(cls, type) and issubclass(cls, Collector) and cls.name == ep.name):
+                BROKEN[ep.name] = f"{ep.value} is not a Collector subclass named {ep.name!r}"
+                continue
+            COLLECTORS.setdefault(ep.name, cls)
+    if "timing" not in COLLECTORS:
+        raise NnrError(
+            f"no 'timing' collector in the {ENTRY_POINT_GROUP!r} entry points: the nnr-profile "
+            "package is not installed or its metadata is stale; run 'pip install -e .'"
+        )
+    return COLLECTORS
+
+
+def collector_descriptions() -> dict[str, str]:
+    """Name -> one-line description of every loadable collector, `timing` first."""
+    found = load_collectors()
+    names = ["timing", *sorted(n for n in found if n != "timing")]
+    return {name: found[name].description for name in names}
+
+
 def get_collector(name: str) -> Collector:
     """A fresh collector instance by name."""
-    _load_builtin()
-    if name not in COLLECTORS:
-        raise UsageError(f"unknown collector {name!r}: use {', '.join(COLLECTORS)}")
-    return COLLECTORS[name]()
+    found = load_collectors()
+    if name in found:
+        return found[name]()
+    if name in BROKEN:
+        raise UsageError(f"collector plugin {name!r} cannot be used: {BROKEN[name]}")
+    raise UsageError(f"unknown collector {name!r}: use {', '.join(collector_descriptions())}")
 
 
 def parse_collectors(text: str) -> list[str]:
-    """--collector value -> collector names, `timing` first and always present."""
-    _load_builtin()
+    """Collector names from a comma-separated list, `timing` first and always present."""
     names = ["timing"]
     for name in (n.strip() for n in text.split(",")):
         if name and name not in names:
             get_collector(name)
             names.append(name)
     return names
-
-
-def _load_builtin() -> None:
-    from nnr_profile.collectors import (  # noqa: F401
-        nsys,
-        nvprof,
-        tf_profiler,
-        torch_profiler,
-    )

@@ -95,6 +95,15 @@ class DeviceSampler:
         return pd.DataFrame(self._rows, columns=list(SAMPLE_COLUMNS))
 
 
+def sample_records(samples: pd.DataFrame) -> list[dict[str, Any]]:
+    """The samples as JSON-ready dicts (keys `SAMPLE_COLUMNS`; None where NVML gave nothing)."""
+    frame = samples.astype(object).where(samples.notna(), None)
+    return [
+        {key: value.item() if hasattr(value, "item") else value for key, value in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
 def throttle_names(mask: int | None) -> list[str]:
     """The throttling reasons set in an NVML clocks-event bit mask."""
     if mask is None:

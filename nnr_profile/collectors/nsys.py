@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnr_profile.collectors.base import Collector, register_collector
+from nnr_profile.collectors.base import Collector, kernel_rows
 from nnr_profile.collectors.nvtx_ranges import (
     DOMAIN,
     TIMED_RANGE,
@@ -87,7 +87,6 @@ def export_sqlite(base: Path) -> Path:
     return sqlite
 
 
-@register_collector
 class NsysCollector(Collector):
     """Nsight Systems over the timed iterations; kernels from its SQLite export."""
 
@@ -139,7 +138,4 @@ class NsysCollector(Collector):
             stats = kernel_stats(sqlite, "nsys-sqlite")
         except TraceError:
             stats = []
-        result.kernels = [
-            {"name": k.name, "short_name": k.short_name, "calls": k.calls, "total_ns": k.total_ns}
-            for k in stats
-        ]
+        result.kernels = kernel_rows(stats)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnr_profile.collectors.base import Collector, register_collector
+from nnr_profile.collectors.base import Collector, kernel_rows
 from nnr_profile.collectors.nvtx_ranges import TIMED_RANGE, nvtx_range
 from nnr_profile.core.errors import MissingDependencyError, UsageError
 
@@ -53,7 +53,6 @@ def cuda_profiler_range() -> Iterator[None]:
         stop()
 
 
-@register_collector
 class NvprofCollector(Collector):
     """nvprof over the timed iterations (Pascal, Volta, Turing)."""
 
@@ -96,10 +95,7 @@ class NvprofCollector(Collector):
 
         database = artifact_base.with_name(artifact_base.name + ".nvprof.sqlite")
         result.artifacts.append(str(database))
-        result.kernels = [
-            {"name": k.name, "short_name": k.short_name, "calls": k.calls, "total_ns": k.total_ns}
-            for k in kernel_stats(database, "nvprof-sqlite")
-        ]
+        result.kernels = kernel_rows(kernel_stats(database, "nvprof-sqlite"))
 
 
 @contextmanager

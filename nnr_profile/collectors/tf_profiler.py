@@ -7,7 +7,7 @@ capture opens in TensorBoard's profile plugin with one step per iteration. `logd
 Both the folder (for `tensorboard --logdir`) and the file are kept as artifacts. The stored
 table is read from that file by the project's reader (`tf-xplane`, so it equals
 `nnr-profile trace summarize`): the GPU kernels on a GPU, on the CPU the TensorFlow op table
-(one row per `<op name>:<op type>`, see `nnr_profile.traces.tf_xplane`).
+(one row per `<op name>:<op type>`, see `nnr_profile.traces.formats.tf_xplane`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from nnr_profile.collectors.base import (
     ARTIFACT_DIR_ENV,
     Collector,
     artifact_base,
-    register_collector,
+    kernel_rows,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ class _Profiling:
         tf.profiler.experimental.stop()
 
 
-@register_collector
 class TfProfilerCollector(Collector):
     """tf.profiler around the timed loop; kernel (GPU) or op (CPU) table from the XPlane file."""
 
@@ -97,7 +96,4 @@ class TfProfilerCollector(Collector):
         if not captures:
             raise TraceError(f"the TensorFlow profiler wrote no .xplane.pb under {logdir}")
         result.artifacts += [str(logdir), str(captures[-1])]
-        result.kernels = [
-            {"name": k.name, "short_name": k.short_name, "calls": k.calls, "total_ns": k.total_ns}
-            for k in kernel_stats(captures[-1], "tf-xplane")
-        ]
+        result.kernels = kernel_rows(kernel_stats(captures[-1], "tf-xplane"))

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnr_profile.collectors.base import Collector, register_collector
+from nnr_profile.collectors.base import Collector, kernel_rows
 
 if TYPE_CHECKING:
     from nnr_profile.core.specs import TrialResult, TrialSpec
 
 
-@register_collector
 class TorchProfilerCollector(Collector):
     """torch.profiler around the timed loop; kernel (GPU) or operator (CPU) table."""
 
@@ -65,15 +64,7 @@ class TorchProfilerCollector(Collector):
         if self._on_gpu:
             from nnr_profile.traces import kernel_stats
 
-            result.kernels = [
-                {
-                    "name": k.name,
-                    "short_name": k.short_name,
-                    "calls": k.calls,
-                    "total_ns": k.total_ns,
-                }
-                for k in kernel_stats(trace, "kineto")
-            ]
+            result.kernels = kernel_rows(kernel_stats(trace, "kineto"))
             return
         result.kernels = [
             {

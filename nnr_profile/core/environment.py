@@ -52,3 +52,16 @@ def device_identity(fingerprint: dict[str, Any]) -> tuple[str, str]:
     if gpu:
         return gpu.get("arch", "unknown"), gpu.get("name", "unknown GPU")
     return "CPU", fingerprint.get("cpu_model", "unknown CPU")
+
+
+FRAMEWORK_PACKAGES = {"torch": "torch", "tf": "tensorflow"}
+"""The package whose version a fingerprint's ``framework`` facts give, per framework."""
+
+
+def framework_version(fingerprint: dict[str, Any], framework: str) -> str | None:
+    """The version of `framework` ('torch' -> torch, 'tf' -> tensorflow) a fingerprint names."""
+    facts = fingerprint.get("framework")
+    if not isinstance(facts, dict):
+        return None
+    version = facts.get(FRAMEWORK_PACKAGES.get(framework, framework))
+    return None if version is None else str(version)

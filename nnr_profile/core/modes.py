@@ -106,17 +106,20 @@ LADDER_KNOBS: tuple[tuple[str, dict[str, bool]], ...] = (
 
 
 def ladder() -> list[Mode]:
-    """The cumulative knob ladder: default, +cublas_workspace, +cudnn_deterministic,
-    +deterministic_algorithms, deterministic (= +fill_uninitialized_memory).
+    """The cumulative knob ladder: default, step1_cublas_workspace, step2_cudnn_deterministic,
+    step3_deterministic_algorithms, deterministic (step 3 plus fill_uninitialized_memory).
+
+    Each step adds the knob it names to the step before (no name begins with '+', so the
+    names survive the CSV formula guard unchanged).
 
     The intermediate steps set PyTorch knobs only; TensorFlow's ladder is default ->
     deterministic (op determinism).
     """
     steps = [MODES["default"]]
     knobs: dict[str, bool] = {}
-    for knob, added in LADDER_KNOBS:
+    for number, (knob, added) in enumerate(LADDER_KNOBS, start=1):
         knobs = {**knobs, **added}
-        steps.append(Mode(f"+{knob}", knobs, frameworks=("torch",)))
+        steps.append(Mode(f"step{number}_{knob}", knobs, frameworks=("torch",)))
     steps.append(MODES["deterministic"])
     return steps
 

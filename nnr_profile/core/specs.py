@@ -97,6 +97,10 @@ class TrialResult:
 
     `kernels` holds the kernel table of a kernel collector (dicts with name, short_name, calls,
     total_ns over all timed iterations); `artifacts` the paths of files it kept (traces).
+    `device` is the summary of the NVML samples taken during the timed iterations (keys of
+    `collectors.device_sampler.summarize_samples`; {} or None values: not measured) and
+    `device_samples` those samples (dicts with t_s, sm_clock_mhz, temperature_c, power_w,
+    throttle_reasons).
     """
 
     spec: TrialSpec
@@ -111,6 +115,8 @@ class TrialResult:
     wall_s: float | None = None
     kernels: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
+    device: dict[str, Any] = field(default_factory=dict)
+    device_samples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -122,3 +128,23 @@ class TrialResult:
     def from_dict(cls, data: dict[str, Any]) -> TrialResult:
         """The inverse of `to_dict`."""
         return cls(**{**data, "spec": TrialSpec.from_dict(data["spec"])})
+
+
+@dataclass
+class OpProbe:
+    """Which ops had no deterministic implementation when `spec` ran with determinism on.
+
+    `spec` is the run (workload, mode, device, sizes); `ops` the op names found; `complete`
+    False where the run stopped at the first such op (TensorFlow raises), so later ops may be
+    missing; `source` the command that probed ('ops' or 'verify'); `environment` the run's
+    fingerprint (framework version, GPU).
+    """
+
+    spec: TrialSpec
+    status: str
+    ops: list[str] = field(default_factory=list)
+    complete: bool = True
+    source: str = "ops"
+    error: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    wall_s: float | None = None

@@ -10,14 +10,17 @@ One escaping layer for every writer (reports and traces):
   in the CSV.
 - `slug`: a file-name-safe form of a name (no path separators, no leading dots), so a
   plugin's name cannot place a file outside its folder.
+- `latex_text`: text for a LaTeX table cell (the ten special characters escaped, line breaks
+  and other control characters shown as spaces).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -38,11 +41,34 @@ def csv_safe(value: Any) -> Any:
 
 def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of `frame` with every text cell passed through `csv_safe` (numbers untouched)."""
+    import pandas as pd
+
     safe = frame.copy()
     for column in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[column]):
             safe[column] = safe[column].map(csv_safe)
     return safe
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+_LATEX_PATTERN = re.compile("|".join(re.escape(c) for c in _LATEX_SPECIAL))
+
+
+def latex_text(value: Any) -> str:
+    """`value` as text that LaTeX prints as written inside one table cell."""
+    text = _CONTROL.sub(" ", str(value))
+    return _LATEX_PATTERN.sub(lambda m: _LATEX_SPECIAL[m.group(0)], text)
 
 
 def slug(name: str, fallback: str = "unnamed") -> str:

@@ -7,10 +7,9 @@ PyTorch profiler on the CPU they are operators (self CPU time).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
+from nnr_profile.core.modes import ladder_order
 from nnr_profile.reports.attribution import ATTRIBUTION_COLUMNS, attribute_overhead
 from nnr_profile.reports.overhead import GROUP_COLUMNS, comparisons, group_keys
 
@@ -30,7 +29,8 @@ ATTRIBUTION_TABLE_COLUMNS = [*KERNEL_GROUP, "baseline_mode", "mode", *ATTRIBUTIO
 
 
 def kernel_table(kernels: pd.DataFrame) -> pd.DataFrame:
-    """Per group, mode and kernel: calls and time per timed iteration (KERNEL_COLUMNS).
+    """Per group, mode (in ladder order) and kernel: calls and time per timed iteration
+    (KERNEL_COLUMNS).
 
     Trials of the same cell pooled: `calls` and `total_ns` are sums, `iterations` the sum of
     the trials' timed iterations; `time_ms_per_iter` = total_ns / iterations / 1e6.
@@ -49,15 +49,16 @@ def kernel_table(kernels: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
         .rename(columns={"name": "kernel"})
     )
-    table["iterations"] = [
-        iterations[tuple(row)] for row in table[[*KERNEL_GROUP, "mode"]].itertuples(index=False)
-    ]
+    table = table.merge(iterations.rename("iterations").reset_index(), on=[*KERNEL_GROUP, "mode"])
     table["calls_per_iter"] = table["calls"] / table["iterations"]
     table["time_ms_per_iter"] = table["total_ns"] / table["iterations"] / 1e6
+    rank = {m: i for i, m in enumerate(ladder_order(list(set(table["mode"]))))}
     table = table.sort_values(
-        [*KERNEL_GROUP, "mode", "total_ns"], ascending=[True] * (len(KERNEL_GROUP) + 1) + [False]
+        [*KERNEL_GROUP, "mode", "total_ns"],
+        ascending=[True] * (len(KERNEL_GROUP) + 1) + [False],
+        key=lambda column: column.map(rank) if column.name == "mode" else column,
     )
-    table["image_size"] = table["image_size"].replace(0, pd.NA)
+    table["image_size"] = table["image_size"].astype(float).replace(0, float("nan"))
     return table[KERNEL_COLUMNS].reset_index(drop=True)
 
 
@@ -88,16 +89,3 @@ def attribution_table(kernels: pd.DataFrame) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=ATTRIBUTION_TABLE_COLUMNS)
     return pd.concat(frames, ignore_index=True)[ATTRIBUTION_TABLE_COLUMNS]
-
-
-def write_kernel_report(kernels: pd.DataFrame, out: Path) -> list[Path]:
-    """Write kernels.csv, attribution.csv and attribution.{png,pdf} into `out`."""
-    from nnr_profile.reports.plots import attribution_figure, save_figure
-
-    paths = [out / "kernels.csv", out / "attribution.csv"]
-    kernel_table(kernels).to_csv(paths[0], index=False)
-    attribution = attribution_table(kernels)
-    attribution.to_csv(paths[1], index=False)
-    if not attribution.empty:
-        paths += save_figure(attribution_figure(attribution), out / "attribution")
-    return paths

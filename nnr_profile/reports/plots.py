@@ -1,7 +1,14 @@
-"""Figures from report tables (matplotlib, no display needed)."""
+"""Figures from report tables (matplotlib, no display needed); large tables become pages.
+
+A panel never holds more than MAX_BARS bars and a page more than PANELS_PER_PAGE panels: a
+table with more is split into further panels and pages (one PDF with a page each, and one
+PNG per page), not crammed into one.
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import matplotlib
@@ -10,50 +17,129 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.collections import PolyCollection
+
+from nnr_profile.core.modes import ladder_order
+from nnr_profile.reports.export import cell_label
+
+MAX_BARS = 96
+"""Most bars in one panel of the overhead figure."""
+PANELS_PER_PAGE = 4
+"""Most panels on one page (figure)."""
+PNG_DPI = 100
+PDF_FONTS = {"pdf.fonttype": 42}
+"""TrueType fonts in PDFs (venues refuse Type 3 fonts; also faster to write)."""
 
 
-def overhead_figure(table: pd.DataFrame) -> plt.Figure:
-    """Grouped bars of overhead % per workload, one bar per GPU architecture, 95 % CI whiskers.
+def overhead_figures(table: pd.DataFrame) -> Iterator[plt.Figure]:
+    """Pages of grouped bars: overhead % per cell (x) and GPU (bar colour), 95 % CI whiskers.
 
-    One panel per (framework, baseline -> mode) comparison; `table` is `overhead_table`'s output.
+    One panel per (framework, baseline -> mode) comparison, modes in ladder order, split into
+    further panels of equal size when it has more than MAX_BARS bars; labels carry
+    workload_args when they differ between rows; a GPU has one colour on every page. `table`
+    is `overhead_table`'s output (overhead_pct, ci_low_pct, ci_high_pct in percent).
     """
-    panels = list(table.groupby(["framework", "baseline_mode", "mode"], sort=True))
-    fig, axes = plt.subplots(
-        len(panels),
-        1,
-        figsize=(max(6.0, 1.2 * table["workload"].nunique() + 3), 3.2 * len(panels)),
-        squeeze=False,
+    data = table.assign(_label=cell_label(table).to_numpy())
+    devices = sorted(set(zip(data["gpu_arch"], data["gpu_name"], strict=True)))
+    colour = {d: COLOURS[i % len(COLOURS)] for i, d in enumerate(devices)}
+    keys = list(zip(data["gpu_arch"], data["gpu_name"], strict=True))
+    index = {d: i for i, d in enumerate(devices)}
+    data["_colour"] = [colour[d] for d in keys]
+    data["_device"] = [index[d] for d in keys]
+    panels = []
+    rank = _mode_rank(data)
+    groups = sorted(
+        data.groupby(["framework", "baseline_mode", "mode"], sort=False),
+        key=lambda item: (item[0][0], rank[item[0][1]], rank[item[0][2]]),
     )
-    for ax, ((framework, baseline, mode), panel) in zip(axes[:, 0], panels, strict=False):
-        workloads = sorted(panel["workload"].unique())
-        devices = sorted(panel[["gpu_arch", "gpu_name"]].drop_duplicates().itertuples(index=False))
-        width = 0.8 / max(1, len(devices))
-        x = np.arange(len(workloads))
-        for i, (arch, name) in enumerate(devices):
-            rows = panel[(panel["gpu_arch"] == arch) & (panel["gpu_name"] == name)]
-            rows = rows.groupby("workload").first().reindex(workloads)
-            heights = rows["overhead_pct"].to_numpy(dtype=float)
-            errors = np.vstack(
-                [
-                    heights - rows["ci_low_pct"].to_numpy(dtype=float),
-                    rows["ci_high_pct"].to_numpy(dtype=float) - heights,
-                ]
-            )
-            ax.bar(
-                x + (i - (len(devices) - 1) / 2) * width,
-                heights,
-                width,
-                yerr=errors,
-                capsize=3,
-                label=f"{arch}: {name}",
-            )
+    for (framework, baseline, mode), panel in groups:
+        labels = sorted(panel["_label"].unique())
+        shown = sorted(panel["_device"].unique())
+        count = -(-len(labels) * len(shown) // MAX_BARS)
+        size = -(-len(labels) // count)
+        for part in range(count):
+            chunk = labels[part * size : (part + 1) * size]
+            suffix = f" (part {part + 1}/{count})" if count > 1 else ""
+            title = f"{framework}: {mode} vs {baseline}{suffix}"
+            panels.append((title, panel[panel["_label"].isin(chunk)], chunk, shown, size))
+    return (_overhead_page(page, devices, colour) for page in _pages(panels))
+
+
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _overhead_page(panels: list[tuple], devices: list, colour: dict) -> plt.Figure:
+    """One page of overhead panels, laid out in fixed inches (no layout pass: pages are many)."""
+    slots = max(size * len(shown) for _, _, _, shown, size in panels)
+    longest = max(len(_short(label)) for _, _, labels, _, _ in panels for label in labels)
+    plot_w, left, right = max(5.0, 0.11 * slots + 1.0), 0.9, 0.3
+    plot_h, top, bottom = 2.2, 0.45, 0.4 + 0.035 * longest
+    legend_h = 0.25 + 0.18 * -(-len(devices) // 3)
+    width_in = left + plot_w + right
+    height_in = len(panels) * (top + plot_h + bottom) + legend_h
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width_in, height_in), squeeze=False)
+    fig.subplots_adjust(
+        left=left / width_in,
+        right=1 - right / width_in,
+        top=1 - (top + legend_h) / height_in,
+        bottom=bottom / height_in,
+        hspace=(top + bottom) / plot_h,
+    )
+    for ax, (title, panel, labels, shown, size) in zip(axes[:, 0], panels, strict=True):
+        width = min(0.5, 0.8 / len(shown))
+        slot = {label: i for i, label in enumerate(labels)}
+        offset = {device: i for i, device in enumerate(shown)}
+        x = panel["_label"].map(slot).to_numpy(dtype=float)
+        x = x + (panel["_device"].map(offset).to_numpy() - (len(shown) - 1) / 2) * width
+        heights = np.nan_to_num(panel["overhead_pct"].to_numpy(dtype=float))
+        _bars(ax, x, heights, width, list(panel["_colour"]))
+        low, high = panel["ci_low_pct"].to_numpy(float), panel["ci_high_pct"].to_numpy(float)
+        has_ci = np.isfinite(low) & np.isfinite(high)
+        ax.vlines(x[has_ci], low[has_ci], high[has_ci], color="black", linewidth=0.8)
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xticks(x, workloads, rotation=30, ha="right")
+        ax.set_xticks(np.arange(len(labels)), [_short(label) for label in labels])
+        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
+        ax.set_xlim(-0.6, size - 0.4)
         ax.set_ylabel("overhead of median\niteration time (%)")
-        ax.set_title(f"{framework}: {mode} vs {baseline}, whiskers = 95 % CI", fontsize="medium")
-        ax.legend(fontsize="small", title="GPU architecture", title_fontsize="small")
-    fig.tight_layout()
+        ax.set_title(title, fontsize="medium")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[d]) for d in devices]
+    fig.legend(
+        handles,
+        [_short(f"{arch}: {name}") for arch, name in devices],
+        loc="upper center",
+        ncol=min(3, len(devices)),
+        fontsize="small",
+        title="bars: GPU architecture: name; whiskers: 95 % CI over paired repeats (unit: trial)",
+        title_fontsize="small",
+        frameon=False,
+    )
     return fig
+
+
+def _bars(ax: plt.Axes, x: np.ndarray, heights: np.ndarray, width: float, colours: list) -> None:
+    """Vertical bars as one PolyCollection (far cheaper than a patch per bar on large pages)."""
+    left, right = x - width / 2, x + width / 2
+    zero = np.zeros_like(heights)
+    verts = np.stack(
+        [
+            np.column_stack([left, zero]),
+            np.column_stack([left, heights]),
+            np.column_stack([right, heights]),
+            np.column_stack([right, zero]),
+        ],
+        axis=1,
+    )
+    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="none"))
+    ax.update_datalim(np.column_stack([x, heights]))
+    ax.update_datalim(np.column_stack([x, zero]))
+    ax.autoscale_view()
+
+
+def _short(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 CHANGE_COLOURS = {
@@ -65,22 +151,37 @@ CHANGE_COLOURS = {
 }
 
 
-def attribution_figure(attribution: pd.DataFrame, top: int = 10) -> plt.Figure:
-    """Horizontal bars of the `top` kernels by |delta ms per iteration|, one panel per comparison.
+def attribution_figures(attribution: pd.DataFrame, top: int = 10) -> Iterator[plt.Figure]:
+    """Pages of horizontal bars: the `top` kernels by |delta ms per iteration| per comparison.
 
-    Panels: (framework, workload, GPU, collector, baseline -> mode); colour = change
-    (added, slower, same, faster, removed); `attribution` is `attribution_table`'s output.
+    Panels: (framework, workload and its arguments, GPU, collector, baseline -> mode); colour =
+    change (added, slower, same, faster, removed); `attribution` is `attribution_table`'s output.
     """
-    keys = ["framework", "workload", "gpu_name", "collector", "baseline_mode", "mode"]
-    panels = list(attribution.groupby(keys, sort=True))
+    data = attribution.assign(_label=cell_label(attribution).to_numpy())
+    keys = ["framework", "_label", "gpu_name", "collector", "baseline_mode", "mode"]
+    rank = _mode_rank(data)
+    panels = sorted(
+        data.groupby(keys, sort=False),
+        key=lambda item: (*item[0][:4], rank[item[0][4]], rank[item[0][5]]),
+    )
+    return (_attribution_page(page, top) for page in _pages(panels))
+
+
+def _mode_rank(table: pd.DataFrame) -> dict[str, int]:
+    """Each baseline and mode of `table` by its place in ladder order."""
+    modes = set(table["mode"]) | set(table["baseline_mode"])
+    return {m: i for i, m in enumerate(ladder_order(list(modes)))}
+
+
+def _attribution_page(panels: list[tuple], top: int) -> plt.Figure:
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(9, 0.35 * top * len(panels) + 1.2), squeeze=False
     )
     for ax, (key, panel) in zip(axes[:, 0], panels, strict=True):
-        framework, workload, gpu_name, collector, baseline, mode = key
+        framework, label, gpu_name, collector, baseline, mode = key
         rows = panel.reindex(panel["delta_ms_per_iter"].abs().sort_values(ascending=False).index)
         rows = rows.head(top).iloc[::-1]
-        labels = [k if len(k) <= 60 else k[:57] + "..." for k in rows["kernel"]]
+        labels = [k if len(k) <= 60 else k[:57] + "..." for k in rows["kernel"].astype(str)]
         ax.barh(
             labels, rows["delta_ms_per_iter"], color=[CHANGE_COLOURS[c] for c in rows["change"]]
         )
@@ -88,7 +189,7 @@ def attribution_figure(attribution: pd.DataFrame, top: int = 10) -> plt.Figure:
         total = panel["delta_ms_per_iter"].sum()
         ax.set_xlabel("change in time per iteration (ms)")
         ax.set_title(
-            f"{framework}/{workload} on {gpu_name} ({collector}): {mode} vs {baseline}, "
+            f"{framework}/{label} on {gpu_name} ({collector}): {mode} vs {baseline}, "
             f"total {total:+.3f} ms/iter",
             fontsize="small",
         )
@@ -99,10 +200,39 @@ def attribution_figure(attribution: pd.DataFrame, top: int = 10) -> plt.Figure:
     return fig
 
 
+def _pages(panels: list) -> Iterator[list]:
+    for first in range(0, len(panels), PANELS_PER_PAGE):
+        yield panels[first : first + PANELS_PER_PAGE]
+
+
 def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
     """Write `stem`.png and `stem`.pdf; returns the paths."""
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
+    with matplotlib.rc_context(PDF_FONTS):
+        for path in paths:
+            fig.savefig(path, dpi=150)
     plt.close(fig)
+    return paths
+
+
+def save_figures(figures: Iterable[plt.Figure], stem: Path) -> list[Path]:
+    """One page: `stem`.png and .pdf. More: `stem`.pdf with every page, `stem`-pNN.png each.
+
+    Pages are drawn, saved and closed one at a time (`figures` may be a generator).
+    """
+    pages = iter(figures)
+    first = next(pages, None)
+    if first is None:
+        return []
+    second = next(pages, None)
+    if second is None:
+        return save_figure(first, stem)
+    paths = [stem.with_suffix(".pdf")]
+    with matplotlib.rc_context(PDF_FONTS), PdfPages(paths[0]) as pdf:
+        for number, fig in enumerate(itertools.chain([first, second], pages), start=1):
+            pdf.savefig(fig)
+            png = stem.with_name(f"{stem.name}-p{number:02d}.png")
+            fig.savefig(png, dpi=PNG_DPI, pil_kwargs={"compress_level": 1})
+            paths.append(png)
+            plt.close(fig)
     return paths

@@ -1,127 +1,237 @@
-"""`nnr-profile report`: the store -> overhead tables and figures in an output folder."""
+"""`nnr-profile report`: the store -> every registered report table, its files and figures.
+
+`REPORT_TABLES` is the registry: each entry builds one DataFrame from the `ReportInputs`
+(a pure function) and hands it to its writers (CSV, Markdown/LaTeX, figures). `write_report`
+is a loop over it; an empty table writes nothing. A new table is one `register_report_table`
+call.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from nnr_profile.core.errors import NnrError
-from nnr_profile.reports.export import write_tables
-from nnr_profile.reports.kernels import write_kernel_report
-from nnr_profile.reports.overhead import failure_table, framework_notes, overhead_table
-from nnr_profile.reports.plots import overhead_figure, save_figure
+from nnr_profile.core.paths import prepare_output_dir
+from nnr_profile.core.specs import STATUS_OK
+from nnr_profile.reports.export import write_csv, write_paper_table, write_tables
+from nnr_profile.reports.load import ReportInputs, load_inputs, skipped_note
+from nnr_profile.reports.nondeterministic_ops import ops_table, write_ops
+from nnr_profile.reports.overhead import failure_table, framework_notes
+from nnr_profile.reports.overhead_report import report_ladder, report_overhead
 from nnr_profile.store.merge import open_results
+
+Writer = Callable[[pd.DataFrame, Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """One report table: `build` (inputs -> DataFrame, pure) and the `writers` of its files."""
+
+    name: str
+    build: Callable[[ReportInputs], pd.DataFrame]
+    writers: Sequence[Writer] = ()
+
+
+REPORT_TABLES: dict[str, ReportTable] = {}
+
+
+def register_report_table(name: str, build: Callable, *writers: Writer) -> None:
+    """Add (or replace) the report table `name`; `write_report` runs them in this order."""
+    REPORT_TABLES[name] = ReportTable(name, build, writers)
 
 
 @dataclass
 class Report:
-    """What `write_report` produced: the overhead table and the files written."""
+    """What `write_report` produced: the tables by registry name, notes and the files written."""
 
-    overhead: pd.DataFrame
-    failures: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-    variability: pd.DataFrame | None = None
-    per_class: pd.DataFrame | None = None
-    subgroups: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def overhead(self) -> pd.DataFrame:
+        """The overhead table (empty when there is none)."""
+        return self.tables.get("overhead", pd.DataFrame())
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Trials that did not succeed (empty when none)."""
+        return self.tables.get("failures", pd.DataFrame())
+
+    @property
+    def variability(self) -> pd.DataFrame | None:
+        """The variability table, or None without replicas."""
+        table = self.tables.get("variability")
+        return None if table is None or table.empty else table
+
+    @property
+    def per_class(self) -> pd.DataFrame | None:
+        """Per-class accuracy spread, or None without replicas."""
+        return self.tables.get("per_class")
+
+    @property
+    def subgroups(self) -> pd.DataFrame | None:
+        """Subgroup error rates (CelebA), or None."""
+        return self.tables.get("subgroups")
 
 
 def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
-    """Read the store at `db_path` and write the report files into `out_dir`.
+    """Read the store (file or folder of shards) at `db_path`; write every table into `out_dir`.
 
-    overhead.{csv,md,tex,png,pdf} always; kernels.csv, attribution.csv and
-    attribution.{png,pdf} when kernel collectors ran; failures.csv when trials failed.
+    Raises NnrError when the store holds nothing to report, or trials but no comparison (after
+    writing failures.csv when trials failed).
     """
     with open_results(db_path) as store:
-        trials = store.trials()
-        iterations = store.iterations()
-        kernels = store.kernels()
-        replicas = store.replicas()
-        predictions = store.predictions()
-        weights = store.replica_weights(replicas.loc[replicas["status"] == "ok", "id"])
-        attributes = store.example_attributes()
-    variability = (replicas, predictions, weights, attributes)
-    if trials.empty and not replicas.empty:
-        return _write_variability(variability, out_dir, Report(pd.DataFrame(), trials))
-    if trials.empty:
+        inputs = load_inputs(store)
+    if inputs.trials.empty and inputs.replicas.empty and inputs.op_probes.empty:
         raise NnrError(f"the store {db_path} holds no trials yet: run 'nnr-profile run' first")
-    timing_trials = trials[trials["collector"] == "timing"]
-    table = overhead_table(iterations[iterations["collector"] == "timing"], timing_trials)
-    failures = failure_table(trials)
-    if table.empty:
+    out = prepare_output_dir(out_dir, "out")
+    report = Report()
+    for entry in REPORT_TABLES.values():
+        table = entry.build(inputs)
+        report.tables[entry.name] = table
+        if table is not None and not table.empty:
+            for writer in entry.writers:
+                report.files += writer(table, out)
+    report.notes = framework_notes(report.overhead) + [
+        n for n in [skipped_note(inputs.skipped)] if n
+    ]
+    if not inputs.trials.empty and report.overhead.empty and inputs.replicas.empty:
+        failed = len(report.failures)
+        where = f"; see {out / 'failures.csv'}" if failed else ""
         raise NnrError(
-            f"the store {db_path} has {len(trials)} trial(s) but no comparison to make: it needs "
-            "successful trials of a baseline mode (default or fast) and another mode for the "
-            f"same workload and device ({len(failures)} trial(s) failed; see 'nnr-profile run')"
+            f"the store {db_path} has {len(inputs.trials)} trial(s) but no comparison to make: "
+            "it needs successful trials of a baseline mode (default or fast) and another mode "
+            f"for the same workload and device ({failed} trial(s) failed{where})"
         )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report = Report(table, failures)
-    report.files += write_tables(table, out / "overhead")
-    report.notes = framework_notes(table)
-    if report.notes:
+    return report
+
+
+def _overhead(inputs: ReportInputs) -> pd.DataFrame:
+    return report_overhead(inputs.per_trial, inputs.trials)
+
+
+def _ladder(inputs: ReportInputs) -> pd.DataFrame:
+    return report_ladder(inputs.per_trial, inputs.trials)
+
+
+def _write_ladder(table: pd.DataFrame, out: Path) -> list[Path]:
+    from nnr_profile.reports.export import ladder_display_table
+    from nnr_profile.reports.ladder_plots import ladder_figures
+    from nnr_profile.reports.plots import save_figures
+
+    files = write_tables(table, out / "ladder", ladder_display_table)
+    return [*files, *save_figures(ladder_figures(table), out / "ladder")]
+
+
+def _write_overhead(table: pd.DataFrame, out: Path) -> list[Path]:
+    files = write_tables(table, out / "overhead")
+    notes = framework_notes(table)
+    if notes:
         with open(out / "overhead.md", "a", encoding="utf-8") as handle:
-            handle.writelines(f"\nNote: {note}\n" for note in report.notes)
-    report.files += save_figure(overhead_figure(table), out / "overhead")
-    if not kernels.empty:
-        report.files += write_kernel_report(kernels, out)
-    if not failures.empty:
-        path = out / "failures.csv"
-        failures.to_csv(path, index=False)
-        report.files.append(path)
-    if not replicas.empty:
-        _write_variability(variability, out, report)
-    return report
+            handle.writelines(f"\nNote: {note}\n" for note in notes)
+    return [*files, write_paper_table(table, out / "overhead_paper.tex")]
 
 
-def _write_variability(
-    data: tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame],
-    out_dir: str | Path,
-    report: Report,
-) -> Report:
-    """Add variability.csv, per_class.csv, subgroups.csv (CelebA) and figures.
+def _overhead_figures(table: pd.DataFrame, out: Path) -> list[Path]:
+    from nnr_profile.reports.plots import overhead_figures, save_figures
 
-    `data` is (replicas, predictions, weights, example attributes) as the store returns them.
-    """
-    from nnr_profile.reports.variability import (
-        accuracy_points,
-        per_class_table,
-        subgroup_table,
-        variability_table,
-    )
-    from nnr_profile.reports.variability_plots import (
-        accuracy_strip_figure,
-        per_class_std_figure,
-        subgroup_rates_figure,
-    )
+    return save_figures(overhead_figures(table), out / "overhead")
 
-    replicas, predictions, weights, attributes = data
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report.variability = variability_table(replicas, predictions, weights)
-    report.per_class = per_class_table(replicas, predictions)
-    for name, table in (("variability", report.variability), ("per_class", report.per_class)):
-        path = out / f"{name}.csv"
-        table.to_csv(path, index=False)
-        report.files.append(path)
-    points = accuracy_points(replicas)
-    if not points.empty:
-        report.files += save_figure(accuracy_strip_figure(points), out / "variability_accuracy")
-    if not report.per_class.empty:
-        report.files += save_figure(per_class_std_figure(report.per_class), out / "per_class_std")
-    report.subgroups = subgroup_table(replicas, predictions, attributes)
-    if not report.subgroups.empty:
-        path = out / "subgroups.csv"
-        report.subgroups.to_csv(path, index=False)
-        report.files.append(path)
-        report.files += save_figure(subgroup_rates_figure(report.subgroups), out / "subgroup_rates")
-    failed = replicas[replicas["status"] != "ok"]
-    if not failed.empty:
-        path = out / "replica_failures.csv"
-        failed[["workload", "dataset", "setting", "replica", "device", "status", "error"]].to_csv(
-            path, index=False
-        )
-        report.files.append(path)
-    return report
+
+def _csv(name: str) -> Writer:
+    return lambda table, out: [write_csv(table, out / f"{name}.csv")]
+
+
+def _kernels(inputs: ReportInputs) -> pd.DataFrame:
+    from nnr_profile.reports.kernels import kernel_table
+
+    return kernel_table(inputs.kernels)
+
+
+def _attribution(inputs: ReportInputs) -> pd.DataFrame:
+    from nnr_profile.reports.kernels import attribution_table
+
+    return attribution_table(inputs.kernels)
+
+
+def _attribution_figures(table: pd.DataFrame, out: Path) -> list[Path]:
+    from nnr_profile.reports.plots import attribution_figures, save_figures
+
+    return save_figures(attribution_figures(table), out / "attribution")
+
+
+def _variability(inputs: ReportInputs) -> pd.DataFrame:
+    from nnr_profile.reports.variability import variability_table
+
+    if inputs.replicas.empty:
+        return pd.DataFrame()
+    return variability_table(inputs.replicas, inputs.predictions, inputs.weights)
+
+
+def _per_class(inputs: ReportInputs) -> pd.DataFrame:
+    from nnr_profile.reports.variability import per_class_table
+
+    if inputs.replicas.empty:
+        return pd.DataFrame()
+    return per_class_table(inputs.replicas, inputs.predictions)
+
+
+def _accuracy_points(inputs: ReportInputs) -> pd.DataFrame:
+    from nnr_profile.reports.variability import accuracy_points
+
+    return pd.DataFrame() if inputs.replicas.empty else accuracy_points(inputs.replicas)
+
+
+def _subgroups(inputs: ReportInputs) -> pd.DataFrame:
+    from nnr_profile.reports.variability import subgroup_table
+
+    if inputs.replicas.empty:
+        return pd.DataFrame()
+    return subgroup_table(inputs.replicas, inputs.predictions, inputs.attributes)
+
+
+def _replica_failures(inputs: ReportInputs) -> pd.DataFrame:
+    if inputs.replicas.empty:
+        return pd.DataFrame()
+    failed = inputs.replicas[inputs.replicas["status"] != STATUS_OK]
+    columns = ["workload", "dataset", "setting", "replica", "device", "status", "error"]
+    return failed[columns].reset_index(drop=True)
+
+
+def _figure(make: str, stem: str) -> Writer:
+    """A writer that draws the table with `variability_plots.<make>` into `stem`.png/.pdf."""
+
+    def write(table: pd.DataFrame, out: Path) -> list[Path]:
+        from nnr_profile.reports import variability_plots
+        from nnr_profile.reports.plots import save_figure
+
+        return save_figure(getattr(variability_plots, make)(table), out / stem)
+
+    return write
+
+
+register_report_table("overhead", _overhead, _write_overhead, _overhead_figures)
+register_report_table("ladder", _ladder, _write_ladder)
+register_report_table("failures", lambda i: failure_table(i.trials), _csv("failures"))
+register_report_table("skipped_iterations", lambda i: i.skipped, _csv("skipped_iterations"))
+register_report_table("kernels", _kernels, _csv("kernels"))
+register_report_table("attribution", _attribution, _csv("attribution"), _attribution_figures)
+register_report_table("variability", _variability, _csv("variability"))
+register_report_table(
+    "per_class", _per_class, _csv("per_class"), _figure("per_class_std_figure", "per_class_std")
+)
+register_report_table(
+    "accuracy_points",
+    _accuracy_points,
+    _figure("accuracy_strip_figure", "variability_accuracy"),
+)
+register_report_table(
+    "subgroups", _subgroups, _csv("subgroups"), _figure("subgroup_rates_figure", "subgroup_rates")
+)
+register_report_table("replica_failures", _replica_failures, _csv("replica_failures"))
+register_report_table("nondeterministic_ops", lambda i: ops_table(i.op_probes), write_ops)

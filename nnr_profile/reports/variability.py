@@ -1,7 +1,8 @@
 """Variability metrics: how much replicas trained under one noise setting differ.
 
 Pure functions, DataFrames in and out, no framework imports. Accuracies, churn and rates are
-fractions in [0, 1] (not percent); L2 distances are in the weights' own units.
+fractions in [0, 1] (not percent); L2 distances are in the weights' own units. Each `*_ci_low`
+/ `*_ci_high` pair is a 95 % percentile-bootstrap interval over replicas (`bootstrap`).
 
 Churn here is **disagreement**: the mean, over all pairs of replicas, of the fraction of test
 examples on which the two replicas predict different classes. (The study's code computed the
@@ -15,6 +16,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import squareform
+
+from nnr_profile.reports.bootstrap import bootstrap_mean_ci, bootstrap_pairwise_ci
 
 GROUP_COLUMNS = [
     "framework",
@@ -34,10 +38,16 @@ VARIABILITY_COLUMNS = [
     "acc_std",
     "acc_min",
     "acc_max",
+    "acc_ci_low",
+    "acc_ci_high",
     "churn",
     "churn_std",
+    "churn_ci_low",
+    "churn_ci_high",
     "l2_mean",
     "l2_std",
+    "l2_ci_low",
+    "l2_ci_high",
     "n_failed",
     *GROUP_COLUMNS,
 ]
@@ -175,6 +185,9 @@ def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.Da
     return pd.DataFrame(rows)
 
 
+_NO_CI = (float("nan"), float("nan"))
+
+
 def _setting_key(setting: pd.Series) -> pd.Series:
     order = {name: i for i, name in enumerate(SETTING_ORDER)}
     return setting.map(lambda s: order.get(s, len(order)))
@@ -193,7 +206,9 @@ def variability_table(
     Columns: VARIABILITY_COLUMNS. acc_* are test accuracy (fraction) over successful
     replicas (std with ddof=1); churn is mean pairwise disagreement (fraction), churn_std
     its std over pairs; l2_mean / l2_std the pairwise L2 distance of the weights; n_failed
-    counts replicas that failed or timed out.
+    counts replicas that failed or timed out. acc_ci_*, churn_ci_* and l2_ci_* bound the
+    95 % bootstrap interval over replicas of acc_mean, churn and l2_mean (NaN with fewer
+    than 2 replicas for accuracy, 3 for the pairwise measures).
     """
     if replicas.empty:
         return pd.DataFrame(columns=VARIABILITY_COLUMNS)
@@ -210,6 +225,9 @@ def variability_table(
             else np.array([])
         )
         acc = ok["test_accuracy"].to_numpy(dtype=float)
+        acc_ci = bootstrap_mean_ci(acc)
+        churn_ci = bootstrap_pairwise_ci(squareform(disagreement)) if disagreement.size else _NO_CI
+        l2_ci = bootstrap_pairwise_ci(squareform(distances)) if distances.size else _NO_CI
         row = dict(zip([*GROUP_COLUMNS, "setting"], key, strict=True))
         row.update(
             replicas=len(ok),
@@ -217,10 +235,16 @@ def variability_table(
             acc_std=_std(acc),
             acc_min=float(acc.min()) if acc.size else float("nan"),
             acc_max=float(acc.max()) if acc.size else float("nan"),
+            acc_ci_low=acc_ci[0],
+            acc_ci_high=acc_ci[1],
             churn=float(disagreement.mean()) if disagreement.size else float("nan"),
             churn_std=_std(disagreement),
+            churn_ci_low=churn_ci[0],
+            churn_ci_high=churn_ci[1],
             l2_mean=float(distances.mean()) if distances.size else float("nan"),
             l2_std=_std(distances),
+            l2_ci_low=l2_ci[0],
+            l2_ci_high=l2_ci[1],
             n_failed=int((group["status"] != "ok").sum()),
         )
         rows.append(row)
@@ -298,12 +322,28 @@ def accuracy_points(replicas: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def _interval(low: pd.Series, high: pd.Series, scale: float, digits: int) -> pd.Series:
+    """'[low, high]' per row (scaled and rounded), empty where a bound is NaN."""
+    return pd.Series(
+        [
+            f"[{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+            if np.isfinite(lo) and np.isfinite(hi)
+            else ""
+            for lo, hi in zip(low.astype(float), high.astype(float), strict=True)
+        ],
+        index=low.index,
+        dtype=object,
+    )
+
+
 def display_variability(table: pd.DataFrame) -> pd.DataFrame:
-    """The variability table shaped for reading: accuracy and churn in percent, L2 rounded."""
+    """The variability table shaped for reading: accuracy and churn in percent with 95 % CIs."""
     shown = table[["framework", "workload", "dataset", "gpu_arch", "setting", "replicas"]].copy()
     shown["acc mean (%)"] = (100 * table["acc_mean"]).round(2)
+    shown["acc 95% CI (%)"] = _interval(table["acc_ci_low"], table["acc_ci_high"], 100, 2)
     shown["acc std (pp)"] = (100 * table["acc_std"]).round(3)
     shown["churn (%)"] = (100 * table["churn"]).round(2)
+    shown["churn 95% CI (%)"] = _interval(table["churn_ci_low"], table["churn_ci_high"], 100, 2)
     shown["L2 mean"] = table["l2_mean"].round(4)
     shown["failed"] = table["n_failed"]
     return shown

@@ -101,40 +101,53 @@ def subgroup_rates_figure(subgroups: pd.DataFrame, top: int = 12) -> plt.Figure:
     return fig
 
 
-def grad_snr_figure(table: pd.DataFrame) -> plt.Figure:
-    """Per layer: share of weights with SNR < 1, and implementation vs sampling noise.
+def _noise_panel(ax: plt.Axes, x: np.ndarray, heights: np.ndarray, offset: float, **kw) -> None:
+    """Log-scale bars of a noise ratio; exactly 0 (bitwise-identical gradients) at the floor."""
+    floor = 1e-12
+    ax.bar(x + offset, np.where(heights > 0, heights, floor), **kw)
 
-    `table` has columns mode, layer, share_snr_below_1 (fraction), impl_to_sampling (ratio),
-    as `grad_snr.grad_snr_table` returns.
+
+def grad_snr_figure(table: pd.DataFrame) -> plt.Figure:
+    """Per layer: share of weights with SNR < 1, implementation and replica noise vs sampling.
+
+    `table` has columns setting, mode, layer, share_snr_below_1 (fraction), impl_to_sampling
+    and replica_to_sampling (ratios), as `grad_snr.grad_snr_table` returns. Bars are grouped
+    by noise setting when the table compares settings, else by mode; the replica panel is
+    drawn when some group has more than one run.
     """
+    by = "setting" if table["setting"].notna().any() else "mode"
     layers = list(dict.fromkeys(table["layer"]))
-    modes = list(dict.fromkeys(table["mode"]))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(layers) + 3), 6.5))
-    width = 0.8 / max(1, len(modes))
+    groups = _settings(table[by]) if by == "setting" else list(dict.fromkeys(table[by]))
+    replica = np.isfinite(table["replica_to_sampling"].to_numpy(dtype=float)).any()
+    panels = 3 if replica else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(max(6.0, 0.6 * len(layers) + 3), 3.3 * panels))
+    width = 0.8 / max(1, len(groups))
     x = np.arange(len(layers))
-    for i, mode in enumerate(modes):
-        rows = table[table["mode"] == mode].set_index("layer").reindex(layers)
-        offset = (i - (len(modes) - 1) / 2) * width
-        top.bar(
-            x + offset, 100 * rows["share_snr_below_1"].to_numpy(dtype=float), width, label=mode
-        )
-        ratio = rows["impl_to_sampling"].to_numpy(dtype=float)
-        # a ratio of exactly 0 (bitwise-identical gradients) is drawn at the axis floor
-        floor = 1e-12
-        bottom.bar(x + offset, np.where(ratio > 0, ratio, floor), width, label=mode)
-    top.set_ylabel("weights with SNR < 1 (%)")
-    top.set_title("Gradient signal-to-noise per layer", fontsize="medium")
-    top.set_xticks(x, layers, rotation=30, ha="right", fontsize="small")
-    top.legend(fontsize="small", title="mode", title_fontsize="small")
-    bottom.set_yscale("log")
-    bottom.axhline(1.0, color="black", linewidth=0.8)
-    bottom.set_ylabel("|impl. diff| / sampling std")
-    bottom.set_title(
-        "Implementation noise (same minibatch twice) vs minibatch sampling noise "
-        "(0 drawn at 1e-12)",
-        fontsize="medium",
-    )
-    bottom.set_xticks(x, layers, rotation=30, ha="right", fontsize="small")
+    for i, group in enumerate(groups):
+        rows = table[table[by] == group].set_index("layer").reindex(layers)
+        offset = (i - (len(groups) - 1) / 2) * width
+        share = 100 * rows["share_snr_below_1"].to_numpy(dtype=float)
+        axes[0].bar(x + offset, share, width, label=group)
+        impl = rows["impl_to_sampling"].to_numpy(dtype=float)
+        _noise_panel(axes[1], x, impl, offset, width=width, label=group)
+        if replica:
+            spread = rows["replica_to_sampling"].to_numpy(dtype=float)
+            _noise_panel(axes[2], x, np.nan_to_num(spread, nan=0.0), offset, width=width)
+    axes[0].set_ylabel("weights with SNR < 1 (%)")
+    axes[0].set_title("Gradient signal-to-noise per layer", fontsize="medium")
+    axes[0].legend(fontsize="small", title=by, title_fontsize="small")
+    titles = [
+        "Implementation noise: one minibatch twice (0 drawn at 1e-12)",
+        "Replica noise: one minibatch across replicas (0 drawn at 1e-12)",
+    ]
+    labels = ["|impl. diff| / sampling std", "replica std / sampling std"]
+    for ax, title, label in zip(axes[1:], titles, labels, strict=False):
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_ylabel(label)
+        ax.set_title(title, fontsize="medium", wrap=True)
+    for ax in axes:
+        ax.set_xticks(x, layers, rotation=30, ha="right", fontsize="small")
     fig.tight_layout()
     return fig
 

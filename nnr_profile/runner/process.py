@@ -10,6 +10,7 @@ from nnr_profile.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_col
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
 from nnr_profile.runner.child import child_environment, launch_child
 from nnr_profile.runner.environment import host_fingerprint
+from nnr_profile.runner.trial import applies_knobs
 
 
 def spawn_trial(
@@ -26,7 +27,8 @@ def spawn_trial(
     base = artifact_base(spec, folder)
     if spec.collector != "timing":
         folder.mkdir(parents=True, exist_ok=True)
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed)
+    knobs = applies_knobs(spec.framework, spec.workload)
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
     env.update(collector.environment())
     env[ARTIFACT_DIR_ENV] = str(folder)
     outcome = launch_child(

@@ -9,16 +9,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from nnr_profile.collectors.base import get_collector
 from nnr_profile.collectors.nvml import gpu_info, list_gpus
-from nnr_profile.core.errors import UsageError
+from nnr_profile.core.errors import ParameterError, UsageError
 from nnr_profile.core.modes import Mode, same_as_default
+from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
 from nnr_profile.core.specs import TrialResult, TrialSpec
-from nnr_profile.runner.pool import RunOutcome, run_threads
+from nnr_profile.runner.pool import Lane, RunOutcome, lane_queue, run_pool
 from nnr_profile.runner.process import spawn_trial
 from nnr_profile.workloads.registry import get_workload
 
@@ -31,6 +31,9 @@ class DeviceChoice:
 
     devices: tuple[int | None, ...]
     note: str | None = None
+
+
+_GPU_FORMS = "{value!r}: use 'all', 'cpu' or GPU indices like 0,2"
 
 
 def resolve_devices(text: str, gpus: Sequence[dict[str, Any]] | None = None) -> DeviceChoice:
@@ -47,14 +50,16 @@ def resolve_devices(text: str, gpus: Sequence[dict[str, Any]] | None = None) -> 
     indices: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         if not part.isdigit():
-            raise UsageError(f"--gpu {text!r}: use 'all', 'cpu' or GPU indices like 0,2")
+            raise ParameterError("gpu", _GPU_FORMS, value=text)
         index = int(part)
         if index not in {g["index"] for g in gpus}:
-            raise UsageError(f"--gpu {index} does not exist; GPUs seen: {seen}")
+            raise ParameterError(
+                "gpu", "{index} does not exist; GPUs seen: {seen}", index=index, seen=seen
+            )
         if index not in indices:
             indices.append(index)
     if not indices:
-        raise UsageError(f"--gpu {text!r}: use 'all', 'cpu' or GPU indices like 0,2")
+        raise ParameterError("gpu", _GPU_FORMS, value=text)
     return DeviceChoice(tuple(indices))
 
 
@@ -63,7 +68,8 @@ class SweepSpec:
     """The matrix to run and how to run each trial.
 
     `workloads` are (framework, name) pairs; `batch_size` None means each workload's default;
-    `workload_args` go to every workload that declares the key.
+    `workload_args` go to every workload that declares the key. Repeats `first_repeat` to
+    `repeats - 1` are planned (a later part of a sweep starts above 0).
     """
 
     workloads: tuple[tuple[str, str], ...]
@@ -78,25 +84,26 @@ class SweepSpec:
     workload_args: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = 1800.0
     collectors: tuple[str, ...] = ("timing",)
+    first_repeat: int = 0
 
     def __post_init__(self) -> None:
-        for name, value, low in (
-            ("--repeats", self.repeats, 1),
-            ("--iterations", self.iterations, 1),
-            ("--warmup", self.warmup, 0),
-        ):
-            if value < low:
-                raise UsageError(f"{name} must be at least {low}, not {value}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise UsageError(f"--timeout must be positive, not {self.timeout_s}")
+        require("repeats", self.repeats, COUNT)
+        require("first_repeat", self.first_repeat, Range(integer=True, min=0, max=self.repeats - 1))
+        require("iterations", self.iterations, COUNT)
+        require("warmup", self.warmup, NON_NEGATIVE)
+        require("batch_size", self.batch_size, COUNT, optional=True)
+        require("image_size", self.image_size, COUNT, optional=True)
+        require("timeout_s", self.timeout_s, POSITIVE, optional=True)
+        require_seed("seed", self.seed)
         if not self.workloads or not self.modes:
             raise UsageError("a sweep needs at least one model and one mode")
 
 
 def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
     """Trials per device, in run order: repeat, workload, collector, then mode (interleaved).
+
+    The mode order is reversed in every odd repeat (A B, B A, A B, ...), so a steady drift
+    over the sweep favours neither side of a paired comparison over an even number of repeats.
 
     Kernel collectors (anything but `timing`) run once per workload, mode and device, in
     repeat 0, in trials of their own.
@@ -114,9 +121,11 @@ def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
         )
     unused = sorted(set(spec.workload_args) - used_keys)
     if unused:
-        raise UsageError(
-            f"--workload-arg {', '.join(unused)} is not an argument of any selected model; "
-            "'nnr-profile list' shows each model's arguments"
+        raise ParameterError(
+            "workload_args",
+            "{keys} is not an argument of any selected model; "
+            "'nnr-profile list' shows each model's arguments",
+            keys=", ".join(unused),
         )
     gpus = [None if device is None else gpu_info(device) for device in spec.devices]
     for name in spec.collectors:
@@ -125,11 +134,12 @@ def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
     plan: dict[int | None, list[TrialSpec]] = {}
     for device in spec.devices:
         cells = plan.setdefault(device, [])
-        for repeat in range(spec.repeats):
+        for repeat in range(spec.first_repeat, spec.repeats):
             for (framework, name), args, batch_size in per_workload:
                 collectors = spec.collectors if repeat == 0 else ("timing",)
+                order = spec.modes if repeat % 2 == 0 else spec.modes[::-1]
                 for collector in collectors:
-                    for mode in spec.modes:
+                    for mode in order:
                         if same_as_default(mode, framework):
                             continue  # e.g. tf `fast`: it would measure `default` again
                         cells.append(
@@ -161,32 +171,35 @@ def run_sweep(
     db_path: str | Path,
     force: bool = False,
     on_progress: Callable[[TrialSpec, TrialResult | None], None] | None = None,
+    plan: dict[int | None, list[TrialSpec]] | None = None,
 ) -> SweepOutcome:
     """Run every planned trial not yet done, one worker thread (and trial process) per device.
 
+    `plan` (default: `plan_sweep(spec)`) may be a part of the plan, e.g. further repeats.
     `on_progress(cell, result)` is called after each cell; `result` is None for a skipped cell.
     """
     from nnr_profile.store.database import Store
 
-    plan = plan_sweep(spec)
+    plan = plan_sweep(spec) if plan is None else plan
     artifact_dir = Path(db_path).resolve().parent / "traces"
     with Store(db_path) as store:
         done = set() if force else store.done_cells()
     outcome = SweepOutcome()
-
-    def work(cells: list[TrialSpec]) -> None:
-        with Store(db_path) as store:
-            for cell in cells:
-                if cell.cell_key in done:
-                    outcome.skip()
-                    if on_progress:
-                        on_progress(cell, None)
-                    continue
-                result = spawn_trial(cell, spec.timeout_s, artifact_dir)
-                store.record(result)
-                outcome.add(result)
+    lanes = []
+    for device, cells in plan.items():
+        todo = []
+        for cell in cells:
+            if cell.cell_key in done:
+                outcome.skip()
                 if on_progress:
-                    on_progress(cell, result)
+                    on_progress(cell, None)
+            else:
+                todo.append(cell)
+        lanes.append(Lane(device, lane_queue(todo)))
 
-    run_threads(partial(work, cells) for cells in plan.values())
-    return outcome
+    def run_one(cell: TrialSpec, _device: int | None) -> TrialResult:
+        return spawn_trial(cell, spec.timeout_s, artifact_dir)
+
+    return run_pool(
+        lanes, run_one, db_path, lambda store, result: store.record(result), outcome, on_progress
+    )

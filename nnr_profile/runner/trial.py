@@ -14,12 +14,69 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from nnr_profile.core.modes import mode_env
+from nnr_profile.core.modes import Mode, mode_env
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
+
+
+class RunsInOneMode(Protocol):
+    """What `prepare_run` reads from a spec (TrialSpec, ReplicaSpec, ...)."""
+
+    framework: str
+    workload: str
+    mode: Mode
+    gpu_index: int | None
+    workload_args: Mapping[str, Any]
+
+
+@dataclass
+class PreparedRun:
+    """The process set up for one run: workload, checked arguments, adapter, knobs, fingerprint."""
+
+    workload: Any
+    args: dict[str, Any]
+    adapter: Any
+    knobs_applied: dict[str, Any]
+    environment: dict[str, Any]
+
+
+def applies_knobs(framework: str, workload: str) -> bool:
+    """Whether the workload lets its mode set determinism knobs (not `calibrate`)."""
+    from nnr_profile.workloads.registry import get_workload
+
+    return get_workload(framework, workload).applies_knobs
+
+
+def prepare_run(spec: RunsInOneMode, seed: int | None = None) -> PreparedRun:
+    """The prologue every in-process runner shares, so one spec gets the same knobs everywhere.
+
+    Sets the mode's environment variables (where not set already), takes the fingerprint, looks
+    the workload up and validates its arguments (with the spec's `image_size`, if it has one),
+    applies the mode's knobs unless the workload sets none by design, and seeds the framework
+    with `seed` (default: the spec's `seed`).
+    """
+    from nnr_profile.runner.environment import host_fingerprint
+    from nnr_profile.workloads.adapter import get_adapter
+    from nnr_profile.workloads.registry import get_workload
+
+    workload = get_workload(spec.framework, spec.workload)
+    if workload.applies_knobs:
+        for key, value in mode_env(spec.mode, spec.framework).items():
+            os.environ.setdefault(key, value)
+    environment = host_fingerprint(spec.gpu_index)
+    args = workload.validate(spec.workload_args, getattr(spec, "image_size", None))
+    adapter = get_adapter(spec.framework)
+    if workload.applies_knobs:
+        knobs = adapter.apply_mode(spec.mode)
+    else:
+        knobs = {"none": f"{spec.workload} sets no determinism knob by design"}
+    adapter.seed(getattr(spec, "seed", 0) if seed is None else seed)
+    environment["framework"] = adapter.environment()
+    return PreparedRun(workload, args, adapter, knobs, environment)
 
 
 def run_capturing(body: Callable[[Any, Any], None], spec: Any, result: Any) -> Any:
@@ -46,26 +103,20 @@ def run_trial(spec: TrialSpec) -> TrialResult:
 
 def _run(spec: TrialSpec, result: TrialResult) -> None:
     from nnr_profile.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
+    from nnr_profile.collectors.device_sampler import (
+        DeviceSampler,
+        sample_records,
+        summarize_samples,
+    )
     from nnr_profile.collectors.nvml import EnergyMeter
-    from nnr_profile.runner.environment import host_fingerprint
-    from nnr_profile.workloads.adapter import get_adapter
-    from nnr_profile.workloads.registry import get_workload
 
-    for key, value in mode_env(spec.mode, spec.framework).items():
-        os.environ.setdefault(key, value)
-    result.environment = host_fingerprint(spec.gpu_index)
-    workload = get_workload(spec.framework, spec.workload)
-    args = workload.validate(spec.workload_args, spec.image_size)
-    adapter = get_adapter(spec.framework)
-    if workload.applies_knobs:
-        result.knobs_applied = adapter.apply_mode(spec.mode)
-    else:
-        result.knobs_applied = {"none": f"{spec.workload} sets no determinism knob by design"}
-    adapter.seed(spec.seed)
-    result.environment["framework"] = adapter.environment()
-    session = adapter.prepare(
+    run = prepare_run(spec)
+    result.environment = run.environment
+    result.knobs_applied = run.knobs_applied
+    workload = run.workload
+    session = run.adapter.prepare(
         workload,
-        args,
+        run.args,
         spec.mode,
         spec.batch_size,
         workload.shape_for(spec.image_size),
@@ -74,11 +125,16 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
     for _ in range(spec.warmup):
         session.step()
     session.sync()
+    injected = session.size_injected_work()
+    if injected:
+        result.knobs_applied["injected_work"] = injected
 
     collector = get_collector(spec.collector)
     timer = session.timer()
     energy = EnergyMeter(spec.gpu_index)
+    sampler = DeviceSampler(spec.gpu_index)
     handles = []
+    sampler.start()
     energy.start()
     with collector.timed_region(spec):
         for index in range(spec.iterations):
@@ -88,6 +144,9 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
                 timer.stop()
         session.sync()
     energy.stop()
+    samples = sampler.stop()
+    result.device = summarize_samples(samples) if sampler.available else {}
+    result.device_samples = sample_records(samples)
     result.times_ms = timer.times_ms()
     result.energy_j = energy.energy_j
     result.losses = [session.loss_value(h) for h in handles]

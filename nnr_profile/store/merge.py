@@ -5,19 +5,24 @@ The merge is generic, table by table, so tables added to the store schema later 
 - tables are copied parents first, following their declared foreign keys;
 - a table whose rows have an identity key (an ``INTEGER PRIMARY KEY`` row id plus a one-column
   ``UNIQUE`` key, like ``trials.cell_key`` or ``replicas.replica_key``) keeps one row per key:
-  the one with the newest ``finished_at`` (a re-run replaces, as in ``Store.record``); on a tie
-  the row already in the target stays, so merging the same store twice changes nothing;
+  a successful row over a failed one (``status``), else the one with the newest
+  ``finished_at`` (a re-run replaces, as in ``Store.record``); on a tie the row already in the
+  target stays, so merging the same store twice changes nothing;
 - rows of a table with a row id but no identity key are appended with new ids;
 - child rows (``iterations``, ``kernels``, ``predictions``) follow their parent: copied with the
   parent's new id when the parent was taken, skipped when the target's copy was kept;
 - other rows (``environments``, keyed by a content hash) are inserted unless already present.
 
-Sources are opened read-only and checked before the target is touched; all of them go into the
-target in one transaction, so a failed merge leaves the target as it was.
+Every source is opened read-only and checked (schema version and SQLite's ``quick_check``)
+before the target is touched, and so is an existing target. All sources go into the target in
+one transaction, so a failed merge leaves an existing target as it was; a new target is built
+beside its final name and renamed into place only when the merge succeeded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -26,28 +31,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnr_profile.core.errors import NnrError
-from nnr_profile.store.database import SCHEMA_VERSION, Store
+from nnr_profile.store.database import Store
+from nnr_profile.store.rows import describe, insert_row, takes_over
+from nnr_profile.store.schema import connect, guarded, quote
 
 SKIPPED_TABLES = {"meta"}
 
 
 @dataclass
 class MergeOutcome:
-    """What a merge did: sources read, and per identity-keyed table rows added/replaced/kept."""
+    """What a merge did: sources read, and per identity-keyed table rows added/replaced/kept.
+
+    `kept_successful` names, per table, the successful rows kept where a source had a newer
+    failed run of the same key (a failed run never replaces a successful one).
+    """
 
     sources: int = 0
     added: dict[str, int] = field(default_factory=dict)
     replaced: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
+    kept_successful: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line: per table, rows added, replaced by a newer run, and already there."""
+        """One line: per table, rows added, replaced, already there, and kept over failures."""
         tables = sorted(set(self.added) | set(self.replaced) | set(self.kept))
-        return "; ".join(
-            f"{t}: {self.added.get(t, 0)} added, {self.replaced.get(t, 0)} replaced by a newer "
-            f"run, {self.kept.get(t, 0)} already there"
-            for t in tables
-        )
+        parts = []
+        for t in tables:
+            part = (
+                f"{t}: {self.added.get(t, 0)} added, {self.replaced.get(t, 0)} replaced by a "
+                f"newer or successful run, {self.kept.get(t, 0)} already there"
+            )
+            if self.kept_successful.get(t):
+                part += f" ({len(self.kept_successful[t])} successful kept over a newer failure)"
+            parts.append(part)
+        return "; ".join(parts)
+
+    def kept_lines(self, most: int = 10) -> list[str]:
+        """One line per table that kept successful rows over newer failed runs, naming them."""
+        lines = []
+        for table, names in sorted(self.kept_successful.items()):
+            shown = "; ".join(names[:most]) + (
+                f"; and {len(names) - most} more" if len(names) > most else ""
+            )
+            lines.append(
+                f"kept {len(names)} successful {table} row(s) where a source had a newer failed "
+                f"run: {shown}"
+            )
+        return lines
 
 
 @dataclass(frozen=True)
@@ -76,26 +106,12 @@ def store_files(path: str | Path) -> list[Path]:
     return files
 
 
-def read_only(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection to the nnr-profile store at `path`, its schema version checked."""
-    path = Path(path)
-    if not path.is_file():
-        raise NnrError(f"no results store at {path}: pass store files or folders of shards")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise NnrError(f"{path} is not an nnr-profile results store ({exc})") from exc
-    found = row[0] if row else "none"
-    if str(found) != str(SCHEMA_VERSION):
-        conn.close()
-        raise NnrError(
-            f"{path} has store schema version {found}, this nnr-profile writes version "
-            f"{SCHEMA_VERSION}: stores of different versions cannot be merged; merge it with the "
-            "nnr-profile version that wrote it"
-        )
-    return conn
+def check_stores(path: str | Path) -> int:
+    """Run SQLite's ``quick_check`` on the store `path` (or each store of the folder); count."""
+    files = store_files(path)
+    for file in files:
+        connect(file, write=False, check=True).close()
+    return len(files)
 
 
 def merge_stores(sources: Sequence[str | Path], target: str | Path) -> MergeOutcome:
@@ -106,27 +122,47 @@ def merge_stores(sources: Sequence[str | Path], target: str | Path) -> MergeOutc
         raise NnrError("nothing to merge: name at least one store or folder of shards")
     for path in paths:
         if target.exists() and path.resolve() == target.resolve():
-            raise NnrError(f"{path} is the merge target itself: pass a different --db")
-    connections = [read_only(path) for path in paths]
+            raise NnrError(f"{path} is the merge target itself: merge into a different store")
+    connections: list[sqlite3.Connection] = []
     try:
-        if target.exists():
-            read_only(target).close()
+        for path in paths:
+            connections.append(connect(path, write=False, check=True))
         outcome = MergeOutcome(sources=len(paths))
-        with Store(target) as store, store.transaction() as conn:
-            for source in connections:
-                _merge_one(source, conn, outcome)
+        if target.exists():
+            with Store(target) as store:
+                _merge_all(store, zip(paths, connections, strict=True), outcome)
+            return outcome
+        build = target.with_name(f".{target.name}.merging-{os.getpid()}")
+        try:
+            with Store(build) as store:
+                _merge_all(store, zip(paths, connections, strict=True), outcome)
+            os.replace(build, target)
+        finally:
+            for leftover in (build, *(Path(f"{build}{s}") for s in ("-wal", "-shm", "-journal"))):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
         return outcome
     finally:
         for source in connections:
             source.close()
 
 
+def _merge_all(
+    store: Store, sources: Iterator[tuple[Path, sqlite3.Connection]], out: MergeOutcome
+) -> None:
+    with store.transaction() as conn:
+        for path, source in sources:
+            with guarded(path):
+                _merge_one(source, conn, out)
+
+
 @contextmanager
-def open_results(path: str | Path) -> Iterator[Store]:
-    """A store to read: the file at `path`, or the shards of the folder `path` merged."""
+def open_results(path: str | Path, check: bool = False) -> Iterator[Store]:
+    """A store to read: the file at `path` (`check`: quick_check it first), or the shards of
+    the folder `path` merged (each checked)."""
     path = Path(path)
     if not path.is_dir():
-        with Store(path, create=False) as store:
+        with Store(path, create=False, check=check) as store:
             yield store
         return
     with tempfile.TemporaryDirectory(prefix="nnr-results-") as tmp:
@@ -147,17 +183,17 @@ def _tables(conn: sqlite3.Connection) -> dict[str, _Table]:
     for name in names:
         if name in SKIPPED_TABLES:
             continue
-        info = conn.execute(f'PRAGMA table_info("{name}")').fetchall()
+        info = conn.execute("SELECT * FROM pragma_table_info(?)", (name,)).fetchall()
         keys = [row for row in info if row[5] > 0]
         row_id = keys[0][1] if len(keys) == 1 and keys[0][2].upper() == "INTEGER" else None
         identity = None
-        for index in conn.execute(f'PRAGMA index_list("{name}")').fetchall():
+        for index in conn.execute("SELECT * FROM pragma_index_list(?)", (name,)).fetchall():
             if index[2] and index[3] == "u":
-                cols = conn.execute(f'PRAGMA index_info("{index[1]}")').fetchall()
+                cols = conn.execute("SELECT * FROM pragma_index_info(?)", (index[1],)).fetchall()
                 if len(cols) == 1:
                     identity = cols[0][2]
                     break
-        foreign = conn.execute(f'PRAGMA foreign_key_list("{name}")').fetchall()
+        foreign = conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)).fetchall()
         parents = {row[3]: row[2] for row in foreign}
         parent_keys = {row[3]: row[4] for row in foreign}
         tables[name] = _Table(
@@ -208,21 +244,22 @@ def _merge_one(source: sqlite3.Connection, target: sqlite3.Connection, out: Merg
         ids: dict[int, int] = {}
         if table.row_id is not None:
             id_maps[table.name] = ids
-        for row in source.execute(
-            f'SELECT {", ".join(_q(c) for c in columns)} FROM "{table.name}"'
-        ):
+        selected = ", ".join(quote(c) for c in columns)
+        for row in source.execute(f"SELECT {selected} FROM {quote(table.name)}"):
             values = dict(zip(columns, row, strict=True))
             if not _remap(values, remapped, id_maps):
                 continue
             if table.row_id is None:
                 _insert(target, table.name, values, "INSERT OR IGNORE")
                 continue
-            old_id = values.pop(table.row_id)
+            old_id = values.pop(table.row_id, None)
             if table.identity is not None and not _make_room(
                 target, table, values, target_tables, out
             ):
                 continue
-            ids[old_id] = _insert(target, table.name, values, "INSERT")
+            new_id = _insert(target, table.name, values, "INSERT")
+            if old_id is not None:
+                ids[old_id] = new_id
 
 
 def _remap(values: dict, remapped: dict[str, str], id_maps: dict[str, dict[int, int]]) -> bool:
@@ -237,6 +274,13 @@ def _remap(values: dict, remapped: dict[str, str], id_maps: dict[str, dict[int, 
     return True
 
 
+def _describe(table: _Table, values: dict) -> str:
+    """A row's name for people: its describing columns, or its identity key."""
+    return describe(
+        {c: v for c, v in values.items() if c in table.columns}, str(values.get(table.identity))
+    )
+
+
 def _make_room(
     target: sqlite3.Connection,
     table: _Table,
@@ -245,21 +289,24 @@ def _make_room(
     out: MergeOutcome,
 ) -> bool:
     """Decide between the row and the target's row of the same key; True to insert the row."""
-    key = values[table.identity]
-    has_finished = "finished_at" in table.columns
-    existing = target.execute(
-        f"SELECT {_q(table.row_id)}{', finished_at' if has_finished else ''} "
-        f'FROM "{table.name}" WHERE {_q(table.identity)} = ?',
-        (key,),
+    key = values.get(table.identity)
+    extra = [c for c in ("finished_at", "status") if c in table.columns]
+    selected = ", ".join(quote(c) for c in [table.row_id, *extra])
+    found = target.execute(
+        f"SELECT {selected} FROM {quote(table.name)} WHERE {quote(table.identity)} = ?", (key,)
     ).fetchone()
-    if existing is None:
+    if found is None:
         out.added[table.name] = out.added.get(table.name, 0) + 1
         return True
-    newer = has_finished and (values.get("finished_at") or "") > (existing[1] or "")
-    if not newer:
+    existing = dict(zip([table.row_id, *extra], found, strict=True))
+    newer = str(values.get("finished_at") or "") > str(existing.get("finished_at") or "")
+    new_status, old_status = values.get("status"), existing.get("status")
+    if not takes_over(new_status, old_status, newer):
         out.kept[table.name] = out.kept.get(table.name, 0) + 1
+        if newer:
+            out.kept_successful.setdefault(table.name, []).append(_describe(table, values))
         return False
-    _delete(target, table.name, existing[0], tables)
+    _delete(target, table.name, existing[table.row_id], tables)
     out.replaced[table.name] = out.replaced.get(table.name, 0) + 1
     return True
 
@@ -273,29 +320,23 @@ def _delete(target: sqlite3.Connection, name: str, row_id: int, tables: dict[str
             if child.parent_keys.get(column) not in (None, tables[name].row_id):
                 continue
             if child.row_id is None:
-                target.execute(f'DELETE FROM "{child.name}" WHERE {_q(column)} = ?', (row_id,))
+                target.execute(
+                    f"DELETE FROM {quote(child.name)} WHERE {quote(column)} = ?", (row_id,)
+                )
             else:
                 rows = target.execute(
-                    f'SELECT {_q(child.row_id)} FROM "{child.name}" WHERE {_q(column)} = ?',
+                    f"SELECT {quote(child.row_id)} FROM {quote(child.name)} "
+                    f"WHERE {quote(column)} = ?",
                     (row_id,),
                 ).fetchall()
                 for (child_id,) in rows:
                     _delete(target, child.name, child_id, tables)
     row_id_column = tables[name].row_id
-    target.execute(f'DELETE FROM "{name}" WHERE {_q(row_id_column)} = ?', (row_id,))
+    target.execute(f"DELETE FROM {quote(name)} WHERE {quote(row_id_column)} = ?", (row_id,))
 
 
 def _insert(target: sqlite3.Connection, name: str, values: dict, verb: str) -> int:
-    columns = ", ".join(_q(c) for c in values)
-    marks = ", ".join("?" for _ in values)
     try:
-        cursor = target.execute(
-            f'{verb} INTO "{name}" ({columns}) VALUES ({marks})', tuple(values.values())
-        )
+        return insert_row(target, name, values, verb)
     except sqlite3.IntegrityError as exc:
         raise NnrError(f"cannot merge a row of table {name!r}: {exc}") from exc
-    return int(cursor.lastrowid)
-
-
-def _q(column: str | None) -> str:
-    return f'"{column}"'

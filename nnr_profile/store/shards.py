@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 from nnr_profile.core.errors import NnrError
-from nnr_profile.core.specs import TrialResult
+from nnr_profile.core.specs import STATUS_OK, TrialResult
 from nnr_profile.store.database import Store
-from nnr_profile.store.merge import read_only
+from nnr_profile.store.schema import guarded
 
 
 def shard_path(shard_dir: str | Path, cell_key: str) -> Path:
@@ -34,11 +34,12 @@ def write_shard(result: TrialResult, shard_dir: str | Path) -> Path:
         local = Path(tmp) / "shard.db"
         with Store(local) as store:
             store.record(result)
-        conn = sqlite3.connect(local)
-        try:
-            conn.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            conn.close()
+        with guarded(local):
+            conn = sqlite3.connect(local)
+            try:
+                conn.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                conn.close()
         staging = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         shutil.copyfile(local, staging)
         os.replace(staging, final)
@@ -53,14 +54,18 @@ def shard_statuses(shard_dir: str | Path) -> dict[str, tuple[str, str | None]]:
         return statuses
     for path in sorted(folder.glob("*.db")):
         try:
-            conn = read_only(path)
+            with Store(path, create=False) as store:
+                statuses.update(store.cell_statuses())
         except NnrError:
             continue
-        try:
-            for key, status, error in conn.execute("SELECT cell_key, status, error FROM trials"):
-                statuses[key] = (status, error)
-        except sqlite3.DatabaseError:
-            continue
-        finally:
-            conn.close()
     return statuses
+
+
+def done_cells(db: str | Path, shard_dir: str | Path | None = None) -> set[str]:
+    """Cell keys with a successful trial in the store `db` (if it exists) or in a shard."""
+    statuses = shard_statuses(shard_dir) if shard_dir is not None else {}
+    done = {key for key, (status, _) in statuses.items() if status == STATUS_OK}
+    if Path(db).exists():
+        with Store(db, create=False) as store:
+            done |= store.done_cells()
+    return done

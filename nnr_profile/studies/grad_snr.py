@@ -1,14 +1,23 @@
-"""Gradient signal-to-noise per layer, and implementation noise next to sampling noise.
+"""Gradient signal-to-noise per layer, and the noise of a setting next to sampling noise.
 
 For each parameter tensor ("layer"), over B minibatches drawn at the same weights:
 SNR = |mean gradient| / sqrt(variance / B) per weight (variance with ddof=1), as in the
 well-tempered backprop notebook; the table reports the share of weights with SNR < 1.
 
-Implementation noise: the gradient of one minibatch is computed twice at the same weights
-(same dropout draws); the L2 norm of the difference is set against the minibatch sampling
-noise, the L2 norm of the per-weight standard deviation of single-minibatch gradients. The
-measurement runs once per determinism mode, each mode in its own process (`python -m
-nnr_profile.studies.grad_snr SPEC.json RESULT.json`), after `epochs` of training.
+Each run (its own process, `python -m nnr_profile.studies.grad_snr SPEC.json RESULT.json`)
+trains `epochs`, then takes the gradients of B fixed minibatches (the same examples and
+dropout draws in every run). Two noises are set against the minibatch sampling noise (the
+L2 norm of the per-weight standard deviation of single-minibatch gradients):
+
+- implementation noise within a run: the first minibatch's gradient taken twice at the same
+  weights (L2 norm of the difference); 0 where kernels are deterministic (always on a CPU);
+- replica noise of a noise setting (`--settings`, the study's comparison): the first
+  minibatch's gradient in each of R replicas trained under the setting (ALGO+IMPL, ALGO,
+  IMPL, CONTROL: seeds and kernels as in `variability`); the L2 norm of its per-weight
+  standard deviation over replicas (ddof=1) says how far the setting moves training apart.
+
+`--modes` compares determinism modes instead: one run per mode, seeds fixed (the earlier
+form of this analysis; replica columns are NaN there).
 """
 
 from __future__ import annotations
@@ -16,19 +25,29 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nnr_profile.core.errors import NnrError, UsageError
-from nnr_profile.core.modes import Mode
+from nnr_profile.core.errors import NnrError, ParameterError, UsageError
+from nnr_profile.core.modes import MODES, Mode
+from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK
 from nnr_profile.runner.child import child_environment, launch_child, write_result
+from nnr_profile.runner.trial import applies_knobs
+from nnr_profile.studies.analysis import check_framework
+from nnr_profile.studies.variability import NOISE_SETTINGS, NoiseSetting, replica_seeds
+from nnr_profile.workloads.registry import get_workload
 
 GRAD_SNR_COLUMNS = [
+    "framework",
+    "setting",
     "mode",
+    "replicas",
     "layer",
     "n_weights",
     "snr_median",
@@ -37,17 +56,53 @@ GRAD_SNR_COLUMNS = [
     "impl_diff_l2",
     "impl_max_abs_diff",
     "impl_to_sampling",
+    "replica_std_l2",
+    "replica_to_sampling",
 ]
+DEFAULT_REPLICAS = 3
+GRADIENT_FILE = "gradient.npy"
+
+
+@dataclass(frozen=True)
+class GradSnrRun:
+    """One measuring process: its noise setting (None when comparing modes), mode and seeds."""
+
+    setting: str | None
+    mode: Mode
+    replica: int
+    init_seed: int
+    data_seed: int
+
+    @property
+    def group(self) -> str:
+        """What the run is compared under: its setting, else its mode."""
+        return self.setting or self.mode.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {**asdict(self), "mode": self.mode.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradSnrRun:
+        """The inverse of `to_dict`."""
+        return cls(**{**data, "mode": Mode.from_dict(data["mode"])})
 
 
 @dataclass(frozen=True)
 class GradSnrSpec:
-    """What to measure: workload on a dataset, after `epochs` of training, over `batches`."""
+    """What to measure: workload on a dataset, after `epochs` of training, over `batches`.
+
+    Either `settings` (R = `replicas` runs per noise setting, default 3) or `modes` (one run
+    per mode, seeds fixed), not both.
+    """
 
     workload: str
+    framework: str = "torch"
     dataset: str = "digits"
     data_dir: str | None = None
+    settings: tuple[NoiseSetting, ...] = ()
     modes: tuple[Mode, ...] = ()
+    replicas: int | None = None
     batches: int = 32
     batch_size: int = 64
     epochs: int = 1
@@ -58,25 +113,60 @@ class GradSnrSpec:
     timeout_s: float | None = 3600.0
 
     def __post_init__(self) -> None:
-        if self.batches < 2:
-            raise UsageError(f"--batches must be at least 2, not {self.batches}")
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
-        if self.epochs < 0:
-            raise UsageError(f"--epochs must be 0 or more, not {self.epochs}")
-        if not self.modes:
-            raise UsageError("grad-snr needs at least one mode")
+        require("batches", self.batches, Range(integer=True, min=2))
+        require("batch_size", self.batch_size, COUNT)
+        require("epochs", self.epochs, NON_NEGATIVE)
+        require("replicas", self.replicas, Range(integer=True, min=2), optional=True)
+        require("learning_rate", self.learning_rate, POSITIVE, optional=True)
+        require("timeout_s", self.timeout_s, POSITIVE, optional=True)
+        require_seed("seed", self.seed, count=self.replica_count)
+        check_framework(self.framework)
+        if self.settings and self.modes:
+            raise ParameterError(
+                "modes", "compares modes; {settings} compares noise settings: not both"
+            )
+        if not self.settings and not self.modes:
+            raise UsageError("grad-snr needs noise settings (or modes) to compare")
+        if self.modes and self.replicas is not None:
+            raise ParameterError("replicas", "only applies with {settings}, not with {modes}")
+        get_workload(self.framework, self.workload).validate(self.workload_args, None)
+
+    @property
+    def replica_count(self) -> int:
+        """Runs per noise setting (1 per mode when comparing modes)."""
+        return (self.replicas or DEFAULT_REPLICAS) if self.settings else 1
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
         data = asdict(self)
+        data["settings"] = [s.name for s in self.settings]
         data["modes"] = [m.to_dict() for m in self.modes]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GradSnrSpec:
         """The inverse of `to_dict`."""
-        return cls(**{**data, "modes": tuple(Mode.from_dict(m) for m in data["modes"])})
+        return cls(
+            **{
+                **data,
+                "settings": tuple(NOISE_SETTINGS[s] for s in data["settings"]),
+                "modes": tuple(Mode.from_dict(m) for m in data["modes"]),
+            }
+        )
+
+
+def plan_runs(spec: GradSnrSpec) -> list[GradSnrRun]:
+    """The runs in order: per setting its replicas (seeds as `variability` draws them), or
+    one run per mode with init and data seed `seed`."""
+    if spec.modes:
+        return [GradSnrRun(None, mode, 0, spec.seed, spec.seed) for mode in spec.modes]
+    runs = []
+    for setting in spec.settings:
+        mode = MODES["deterministic" if setting.deterministic_kernels else "default"]
+        for replica in range(spec.replica_count):
+            init_seed, data_seed = replica_seeds(setting, replica, spec.seed)
+            runs.append(GradSnrRun(setting.name, mode, replica, init_seed, data_seed))
+    return runs
 
 
 def snr_summary(
@@ -95,14 +185,20 @@ def snr_summary(
     return snr, np.sqrt(var)
 
 
+def _ratio(noise: float, sampling: float) -> float:
+    """noise / sampling; 0 when both are 0, inf when only the sampling noise is."""
+    if not np.isfinite(noise):
+        return float("nan")
+    return noise / sampling if sampling > 0 else (0.0 if noise == 0 else float("inf"))
+
+
 def layer_row(
-    mode: str, layer: str, snr: np.ndarray, sampling_std: np.ndarray, impl_diff: np.ndarray
+    layer: str, snr: np.ndarray, sampling_std: np.ndarray, impl_diff: np.ndarray
 ) -> dict[str, Any]:
-    """One table row (GRAD_SNR_COLUMNS) from per-weight SNR, sampling std and impl. difference."""
+    """One run's row for one layer from per-weight SNR, sampling std and impl. difference."""
     sampling = float(np.linalg.norm(sampling_std))
     impl = float(np.linalg.norm(impl_diff))
     return {
-        "mode": mode,
         "layer": layer,
         "n_weights": int(snr.size),
         "snr_median": float(np.median(snr)),
@@ -110,98 +206,161 @@ def layer_row(
         "sampling_std_l2": sampling,
         "impl_diff_l2": impl,
         "impl_max_abs_diff": float(np.max(np.abs(impl_diff))) if impl_diff.size else 0.0,
-        "impl_to_sampling": impl / sampling if sampling > 0 else (0.0 if impl == 0 else np.inf),
+        "impl_to_sampling": _ratio(impl, sampling),
     }
 
 
-def measure(spec: GradSnrSpec, mode: Mode) -> list[dict[str, Any]]:
-    """Train, then measure SNR and implementation noise in this process (mode already set)."""
-    import torch
-    from torch import nn
+def measure(spec: GradSnrSpec, run: GradSnrRun) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Train, then measure in this process (mode already set): (layer rows, first gradient).
 
-    from nnr_profile.workloads.adapter import get_adapter
-    from nnr_profile.workloads.datasets import load_dataset
-    from nnr_profile.workloads.registry import get_workload
-    from nnr_profile.workloads.torch import training
+    The first gradient is the first minibatch's, all layers in one float32 vector.
+    """
+    from nnr_profile.studies.analysis import open_analysis
 
-    workload = get_workload("torch", spec.workload)
-    args = workload.resolve_args(spec.workload_args)
-    get_adapter("torch").apply_mode(mode)
-    dataset = load_dataset(spec.dataset, spec.data_dir)
-    device = "cpu" if spec.gpu_index is None else "cuda"
-    model, tensors = training.prepare(workload, args, dataset, mode.name, device, spec.seed)
-    if spec.epochs:
-        training.train(
-            model,
-            workload,
-            dataset,
-            tensors,
-            spec.epochs,
-            spec.batch_size,
-            spec.learning_rate or workload.learning_rate,
-            spec.seed,
-        )
-    x_train, y_train = tensors[0], tensors[1]
-    if spec.batches * spec.batch_size > len(y_train):
+    model, dataset, workload = open_analysis(
+        spec.framework,
+        spec.workload,
+        spec.dataset,
+        spec.data_dir,
+        run.mode,
+        spec.gpu_index,
+        run.init_seed,
+        spec.workload_args,
+    )
+    if spec.batches * spec.batch_size > model.n_train:
         raise UsageError(
             f"{spec.batches} batches of {spec.batch_size} need {spec.batches * spec.batch_size} "
-            f"training examples; {dataset.name} has {len(y_train)}: lower --batches"
+            f"training examples; {dataset.name} has {model.n_train}: lower --batches"
         )
-    params = training.named_parameters_sorted(model)
-    loss_fn = nn.CrossEntropyLoss()
-    order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(spec.seed))
-    model.train()
+    if spec.epochs:
+        rate = spec.learning_rate or workload.learning_rate
+        model.train(spec.epochs, spec.batch_size, rate, run.data_seed)
+    order = np.random.default_rng(spec.seed).permutation(model.n_train)
 
     def gradient(batch: int) -> list[np.ndarray]:
-        index = order[batch * spec.batch_size : (batch + 1) * spec.batch_size].to(device)
-        torch.manual_seed(spec.seed + batch)  # the same dropout draws for the same minibatch
-        model.zero_grad(set_to_none=True)
-        loss_fn(training._logits(model(x_train[index])), y_train[index]).backward()
-        return [
-            np.zeros(p.numel())
-            if p.grad is None
-            else p.grad.detach().double().cpu().numpy().ravel()
-            for _, p in params
-        ]
+        index = order[batch * spec.batch_size : (batch + 1) * spec.batch_size]
+        return model.gradient(index, spec.seed + batch)
 
-    sums = [np.zeros(p.numel()) for _, p in params]
-    sumsq = [np.zeros(p.numel()) for _, p in params]
-    first: list[np.ndarray] = []
-    for batch in range(spec.batches):
-        grads = gradient(batch)
-        if batch == 0:
-            first = grads
-        for i, g in enumerate(grads):
+    first = gradient(0)
+    sums = [g.copy() for g in first]
+    sumsq = [g * g for g in first]
+    for batch in range(1, spec.batches):
+        for i, g in enumerate(gradient(batch)):
             sums[i] += g
             sumsq[i] += g * g
     again = gradient(0)
     rows = []
-    for i, (name, _) in enumerate(params):
+    for i, name in enumerate(model.names):
         snr, sampling = snr_summary(sums[i], sumsq[i], spec.batches)
-        rows.append(layer_row(mode.name, name, snr, sampling, first[i] - again[i]))
+        rows.append(layer_row(name, snr, sampling, first[i] - again[i]))
+    return rows, np.concatenate(first).astype(np.float32)
+
+
+@dataclass
+class Measured:
+    """What one run gave: its per-layer rows and (comparing settings) its first gradient."""
+
+    run: GradSnrRun
+    rows: list[dict[str, Any]]
+    gradient: np.ndarray | None = None
+
+
+def _group_rows(framework: str, measured: list[Measured]) -> list[dict[str, Any]]:
+    """The table rows of one group (a setting's replicas, or one mode's run)."""
+    first = measured[0]
+    gradients = [m.gradient for m in measured]
+    stacked = (
+        np.stack(gradients) if len(measured) > 1 and all(g is not None for g in gradients) else None
+    )
+    rows, offset = [], 0
+    for i, layer_info in enumerate(first.rows):
+        per_run = pd.DataFrame([m.rows[i] for m in measured])
+        size = int(layer_info["n_weights"])
+        sampling = float(per_run["sampling_std_l2"].mean())
+        replica = float("nan")
+        if stacked is not None:
+            replica = float(
+                np.linalg.norm(np.std(stacked[:, offset : offset + size], axis=0, ddof=1))
+            )
+        offset += size
+        rows.append(
+            {
+                "framework": framework,
+                "setting": first.run.setting,
+                "mode": first.run.mode.name,
+                "replicas": len(measured),
+                "layer": layer_info["layer"],
+                "n_weights": size,
+                "snr_median": float(per_run["snr_median"].mean()),
+                "share_snr_below_1": float(per_run["share_snr_below_1"].mean()),
+                "sampling_std_l2": sampling,
+                "impl_diff_l2": float(per_run["impl_diff_l2"].mean()),
+                "impl_max_abs_diff": float(per_run["impl_max_abs_diff"].max()),
+                "impl_to_sampling": float(per_run["impl_to_sampling"].mean()),
+                "replica_std_l2": replica,
+                "replica_to_sampling": _ratio(replica, sampling),
+            }
+        )
     return rows
 
 
-def run_grad_snr(spec: GradSnrSpec) -> pd.DataFrame:
-    """Measure each mode in its own process; returns GRAD_SNR_COLUMNS rows, modes in order."""
-    rows: list[dict[str, Any]] = []
-    for mode in spec.modes:
-        env = child_environment(mode, "torch", spec.gpu_index, spec.seed)
-        payload = {"spec": spec.to_dict(), "mode": mode.to_dict()}
-        outcome = launch_child("nnr_profile.studies.grad_snr", payload, env, spec.timeout_s)
-        if outcome.status != STATUS_OK or outcome.result is None:
-            raise NnrError(f"grad-snr in mode {mode.name} {outcome.status}: {outcome.error}")
-        rows += outcome.result["rows"]
+def grad_snr_table(framework: str, measured: list[Measured]) -> pd.DataFrame:
+    """GRAD_SNR_COLUMNS, one row per (setting or mode, layer), groups in the order measured.
+
+    Per layer and group: snr_median, share_snr_below_1, sampling_std_l2, impl_diff_l2 and
+    impl_to_sampling are means over the group's runs, impl_max_abs_diff the largest;
+    replica_std_l2 is the L2 norm of the per-weight std over replicas (ddof=1) of the first
+    minibatch's gradient, replica_to_sampling that over the mean sampling_std_l2 (NaN with
+    one run per group).
+    """
+    groups: dict[str, list[Measured]] = {}
+    for item in measured:
+        groups.setdefault(item.run.group, []).append(item)
+    rows = [row for items in groups.values() for row in _group_rows(framework, items)]
     return pd.DataFrame(rows, columns=GRAD_SNR_COLUMNS)
 
 
+def _read_gradient(folder: Path) -> dict[str, Any]:
+    path = folder / GRADIENT_FILE
+    return {"gradient": np.load(path)} if path.exists() else {}
+
+
+def run_grad_snr(
+    spec: GradSnrSpec, on_run: Callable[[GradSnrRun], None] | None = None
+) -> pd.DataFrame:
+    """Measure every planned run in its own process; returns `grad_snr_table`'s table.
+
+    `on_run(run)` follows each finished run.
+    """
+    knobs = applies_knobs(spec.framework, spec.workload)
+    measured = []
+    for run in plan_runs(spec):
+        env = child_environment(
+            run.mode, spec.framework, spec.gpu_index, run.init_seed, knobs=knobs
+        )
+        payload = {"spec": spec.to_dict(), "run": run.to_dict()}
+        outcome = launch_child(
+            "nnr_profile.studies.grad_snr", payload, env, spec.timeout_s, _read_gradient
+        )
+        if outcome.status != STATUS_OK or outcome.result is None:
+            where = f"{run.group} replica {run.replica}" if run.setting else f"mode {run.group}"
+            raise NnrError(f"grad-snr in {where} {outcome.status}: {outcome.error}")
+        measured.append(Measured(run, outcome.result["rows"], outcome.extras.get("gradient")))
+        if on_run:
+            on_run(run)
+    return grad_snr_table(spec.framework, measured)
+
+
 def main(argv: list[str]) -> int:
-    """Process entry point: read {spec, mode}, measure, write {status, rows | error}."""
+    """Process entry point: read {spec, run}, measure, write {status, rows | error}."""
     spec_path, result_path = argv
     with open(spec_path, encoding="utf-8") as handle:
         payload = json.load(handle)
     try:
-        rows = measure(GradSnrSpec.from_dict(payload["spec"]), Mode.from_dict(payload["mode"]))
+        spec = GradSnrSpec.from_dict(payload["spec"])
+        rows, gradient = measure(spec, GradSnrRun.from_dict(payload["run"]))
+        if spec.settings:
+            np.save(Path(result_path).parent / GRADIENT_FILE, gradient)
         result: dict[str, Any] = {"status": STATUS_OK, "rows": rows}
     except Exception as exc:
         result = {

@@ -9,6 +9,9 @@ examples for alpha, beta in [-span, span].
 The centre is either a model trained here, or a stored variability replica; the other
 replicas of its study and setting are then projected into the plane (least squares onto
 d1, d2) and their own loss recorded, so their spread can be drawn on the contour.
+
+PyTorch and TensorFlow alike (`analysis.open_analysis`); a filter is a slice along a weight's
+output axis: the first in PyTorch, the last in Keras.
 """
 
 from __future__ import annotations
@@ -19,18 +22,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnr_profile.core.errors import NnrError, UsageError
+from nnr_profile.core.errors import NnrError, ParameterError, UsageError
+from nnr_profile.core.modes import MODES
+from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
+from nnr_profile.studies.analysis import check_framework, open_analysis
+from nnr_profile.workloads.registry import get_workload
 
 
 @dataclass(frozen=True)
 class LandscapeSpec:
     """What to draw: workload on a dataset, grid size and span, where the centre comes from.
 
-    With `db` the centre is replica `replica` of noise setting `setting` in that store (same
-    workload and dataset); otherwise a model is trained here for `epochs`.
+    With `db` the centre is replica `replica` (default 0) of noise setting `setting` in that
+    store (same workload and dataset); otherwise a model is trained here for `epochs`.
     """
 
     workload: str
+    framework: str = "torch"
     dataset: str = "digits"
     data_dir: str | None = None
     epochs: int = 5
@@ -44,17 +52,25 @@ class LandscapeSpec:
     workload_args: dict[str, Any] = field(default_factory=dict)
     db: str | None = None
     setting: str | None = None
-    replica: int = 0
+    replica: int | None = None
 
     def __post_init__(self) -> None:
-        if self.steps < 3:
-            raise UsageError(f"--steps must be at least 3, not {self.steps}")
-        if self.span <= 0:
-            raise UsageError(f"--span must be positive, not {self.span}")
-        if self.examples < 1:
-            raise UsageError(f"--examples must be at least 1, not {self.examples}")
-        if self.epochs < 0:
-            raise UsageError(f"--epochs must be 0 or more, not {self.epochs}")
+        require("steps", self.steps, Range(integer=True, min=3))
+        require("span", self.span, POSITIVE)
+        require("examples", self.examples, COUNT)
+        require("epochs", self.epochs, NON_NEGATIVE)
+        require("batch_size", self.batch_size, COUNT, optional=True)
+        require("learning_rate", self.learning_rate, POSITIVE, optional=True)
+        require("replica", self.replica, NON_NEGATIVE, optional=True)
+        require_seed("seed", self.seed)
+        if self.db is None:
+            for name in ("setting", "replica"):
+                if getattr(self, name) is not None:
+                    raise ParameterError(
+                        name, "only applies with {db}, a store of variability replicas"
+                    )
+        check_framework(self.framework)
+        get_workload(self.framework, self.workload).validate(self.workload_args, None)
 
 
 @dataclass
@@ -66,18 +82,25 @@ class Landscape:
     centre: str
 
 
-def filter_normalised_direction(weights: list[np.ndarray], rng: np.random.Generator):
-    """A random direction per parameter, filter-normalised; zero for 1-D parameters."""
+def filter_normalised_direction(
+    weights: list[np.ndarray], rng: np.random.Generator, axis: int = 0
+) -> list[np.ndarray]:
+    """A random direction per parameter, filter-normalised; zero for 1-D parameters.
+
+    A filter is a slice along `axis` (0: PyTorch's output channels; -1: Keras's).
+    """
     direction = []
     for w in weights:
         if w.ndim <= 1:
             direction.append(np.zeros_like(w))
             continue
-        d = rng.standard_normal(w.shape).astype(np.float32)
-        w_norm = np.linalg.norm(w.reshape(w.shape[0], -1), axis=1)
+        filters = np.moveaxis(w, axis, 0)
+        d = rng.standard_normal(filters.shape).astype(np.float32)
+        w_norm = np.linalg.norm(filters.reshape(filters.shape[0], -1), axis=1)
         d_norm = np.linalg.norm(d.reshape(d.shape[0], -1), axis=1)
         scale = w_norm / np.where(d_norm > 0, d_norm, 1.0)
-        direction.append(d * scale.reshape((-1,) + (1,) * (w.ndim - 1)))
+        d = d * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+        direction.append(np.moveaxis(d, 0, axis))
     return direction
 
 
@@ -94,14 +117,15 @@ def _stored_replicas(spec: LandscapeSpec) -> tuple[pd.DataFrame, dict[int, np.nd
     with Store(spec.db, create=False) as store:
         replicas = store.replicas()
         chosen = replicas[
-            (replicas["workload"] == spec.workload)
+            (replicas["framework"] == spec.framework)
+            & (replicas["workload"] == spec.workload)
             & (replicas["dataset"] == spec.dataset)
             & (replicas["status"] == "ok")
             & ((replicas["setting"] == spec.setting) if spec.setting else True)
         ]
         if chosen.empty:
             raise NnrError(
-                f"no successful {spec.workload} replicas on {spec.dataset}"
+                f"no successful {spec.framework}/{spec.workload} replicas on {spec.dataset}"
                 + (f" in setting {spec.setting}" if spec.setting else "")
                 + f" in {spec.db}: run 'nnr-profile variability' first"
             )
@@ -111,60 +135,53 @@ def _stored_replicas(spec: LandscapeSpec) -> tuple[pd.DataFrame, dict[int, np.nd
 
 def compute_landscape(spec: LandscapeSpec) -> Landscape:
     """Train or load the centre, draw two directions, evaluate the loss grid (in this process)."""
-    import torch
-
-    from nnr_profile.workloads.datasets import dataset_info, load_dataset
-    from nnr_profile.workloads.registry import get_workload
-    from nnr_profile.workloads.torch import training
-
-    workload = get_workload("torch", spec.workload)
-    args = workload.resolve_args(spec.workload_args)
-    dataset = load_dataset(spec.dataset, spec.data_dir)
-    device = "cpu" if spec.gpu_index is None else "cuda"
-    model, tensors = training.prepare(workload, args, dataset, "default", device, spec.seed)
-    x_eval, y_eval = tensors[0][: spec.examples], tensors[1][: spec.examples]
+    model, dataset, workload = open_analysis(
+        spec.framework,
+        spec.workload,
+        spec.dataset,
+        spec.data_dir,
+        MODES["default"],
+        spec.gpu_index,
+        spec.seed,
+        spec.workload_args,
+    )
     others: dict[str, np.ndarray] = {}
     if spec.db:
-        spec = LandscapeSpec(**{**spec.__dict__, "dataset": dataset_info(spec.dataset).name})
+        spec = LandscapeSpec(**{**spec.__dict__, "dataset": dataset.name})
         chosen, weights = _stored_replicas(spec)
-        centre_rows = chosen[chosen["replica"] == spec.replica]
+        replica = spec.replica or 0
+        centre_rows = chosen[chosen["replica"] == replica]
         if centre_rows.empty:
             raise UsageError(
-                f"replica {spec.replica} is not among the stored ones "
+                f"replica {replica} is not among the stored ones "
                 f"({', '.join(str(r) for r in sorted(chosen['replica']))})"
             )
         centre_row = centre_rows.iloc[0]
-        training.load_flat_weights(model, weights[int(centre_row["id"])])
-        training.recompute_batchnorm(model, tensors[0])
+        model.load_flat(weights[int(centre_row["id"])])
         centre = f"{centre_row['setting']} replica {centre_row['replica']}"
         for row in chosen.itertuples():
             if row.id != centre_row["id"] and row.id in weights:
                 others[f"{row.setting} r{row.replica}"] = weights[row.id]
     else:
-        training.train(
-            model,
-            workload,
-            dataset,
-            tensors,
+        model.train(
             spec.epochs,
             spec.batch_size or workload.default_batch_size,
             spec.learning_rate or workload.learning_rate,
             spec.seed,
         )
         centre = f"trained here ({spec.epochs} epochs, seed {spec.seed})"
-    params = training.named_parameters_sorted(model)
-    base = [p.detach().cpu().numpy().copy() for _, p in params]
+    base = model.weights()
     rng = np.random.default_rng(spec.seed)
-    d1 = filter_normalised_direction(base, rng)
-    d2 = filter_normalised_direction(base, rng)
+    d1 = filter_normalised_direction(base, rng, model.filter_axis)
+    d2 = filter_normalised_direction(base, rng, model.filter_axis)
     grid = np.linspace(-spec.span, spec.span, spec.steps)
     rows = []
-    with torch.no_grad():
-        for alpha in grid:
-            for beta in grid:
-                for (_, p), w, a, b in zip(params, base, d1, d2, strict=True):
-                    p.copy_(torch.from_numpy(w + alpha * a + beta * b).to(p.device))
-                rows.append((float(alpha), float(beta), training.mean_loss(model, x_eval, y_eval)))
+    for alpha in grid:
+        for beta in grid:
+            model.set_weights(
+                [w + alpha * a + beta * b for w, a, b in zip(base, d1, d2, strict=True)]
+            )
+            rows.append((float(alpha), float(beta), model.loss(spec.examples)))
     surface = pd.DataFrame(rows, columns=["alpha", "beta", "loss"])
     flat0 = np.concatenate([w.ravel() for w in base])
     flat1 = np.concatenate([d.ravel() for d in d1])
@@ -172,9 +189,8 @@ def compute_landscape(spec: LandscapeSpec) -> Landscape:
     points = []
     for label, other in others.items():
         alpha, beta = project(other - flat0, flat1, flat2)
-        training.load_flat_weights(model, other)
-        training.recompute_batchnorm(model, tensors[0])
-        points.append((label, alpha, beta, training.mean_loss(model, x_eval, y_eval)))
+        model.load_flat(other)
+        points.append((label, alpha, beta, model.loss(spec.examples)))
     return Landscape(
         surface, pd.DataFrame(points, columns=["label", "alpha", "beta", "loss"]), centre
     )

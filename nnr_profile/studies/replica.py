@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from nnr_profile.core.modes import Mode, mode_env
+from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, DeviceModeSpec
 from nnr_profile.runner.child import child_environment, launch_child, write_result
-from nnr_profile.runner.trial import run_capturing
+from nnr_profile.runner.trial import applies_knobs, prepare_run, run_capturing
 
 WEIGHTS_FILE = "weights.npy"
 
@@ -104,23 +103,15 @@ def run_replica(spec: ReplicaSpec) -> ReplicaResult:
 
 
 def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
-    from nnr_profile.runner.environment import host_fingerprint
-    from nnr_profile.workloads.adapter import get_adapter
     from nnr_profile.workloads.datasets import load_dataset
-    from nnr_profile.workloads.registry import get_workload
 
-    for key, value in mode_env(spec.mode, spec.framework).items():
-        os.environ.setdefault(key, value)
-    result.environment = host_fingerprint(spec.gpu_index)
     # the data first: torchvision's readers must be loaded before TensorFlow, never after
     dataset = load_dataset(spec.dataset, spec.data_dir, channels_last=spec.framework == "tf")
-    workload = get_workload(spec.framework, spec.workload)
-    args = workload.resolve_args(spec.workload_args)
-    adapter = get_adapter(spec.framework)
-    result.knobs_applied = adapter.apply_mode(spec.mode)
-    result.environment["framework"] = adapter.environment()
+    run = prepare_run(spec, seed=spec.init_seed)
+    result.environment = run.environment
+    result.knobs_applied = run.knobs_applied
     train = _train_tf if spec.framework == "tf" else _train_torch
-    predictions = train(spec, workload, args, dataset, result)
+    predictions = train(spec, run.workload, run.args, dataset, result)
     result.predictions = predictions.tolist()
     result.labels = dataset.y_test.tolist()
     result.test_accuracy = float((predictions == dataset.y_test).mean())
@@ -181,7 +172,8 @@ def _read_weights(folder: Path) -> dict[str, Any]:
 
 def launch_replica(spec: ReplicaSpec, timeout_s: float | None = None) -> ReplicaResult:
     """Run `spec` in its own process; a crash or timeout comes back as a result, not an error."""
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.init_seed)
+    knobs = applies_knobs(spec.framework, spec.workload)
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.init_seed, knobs=knobs)
     outcome = launch_child(
         "nnr_profile.studies.replica", spec.to_dict(), env, timeout_s, _read_weights
     )

@@ -21,13 +21,13 @@ import queue
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from nnr_profile.core.errors import UsageError
+from nnr_profile.core.errors import ParameterError, UsageError
 from nnr_profile.core.modes import MODES
-from nnr_profile.runner.pool import RunOutcome, run_threads
+from nnr_profile.core.params import COUNT, POSITIVE, require, require_seed
+from nnr_profile.runner.pool import Lane, RunOutcome, run_pool
 from nnr_profile.studies.replica import ReplicaResult, ReplicaSpec, launch_replica
 from nnr_profile.workloads.datasets import dataset_info, example_attributes
 from nnr_profile.workloads.registry import get_workload
@@ -59,7 +59,7 @@ def parse_settings(text: str) -> tuple[NoiseSetting, ...]:
     """Noise settings from a comma-separated list (order kept, repeats dropped)."""
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     if not names:
-        raise UsageError("--settings is empty: give e.g. --settings algo+impl,control")
+        raise ParameterError("settings", "is empty: give e.g. algo+impl,control")
     unknown = [n for n in names if n not in NOISE_SETTINGS]
     if unknown:
         raise UsageError(
@@ -92,21 +92,19 @@ class VariabilitySpec:
     timeout_s: float | None = 6 * 3600.0
 
     def __post_init__(self) -> None:
-        for name, value in (("--replicas", self.replicas), ("--epochs", self.epochs)):
-            if value < 1:
-                raise UsageError(f"{name} must be at least 1, not {value}")
-        if self.jobs < 1:
-            raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
-        if self.learning_rate is not None and self.learning_rate <= 0:
-            raise UsageError(f"--lr must be positive, not {self.learning_rate}")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise UsageError(f"--timeout must be positive, not {self.timeout_s}")
+        require("replicas", self.replicas, COUNT)
+        require("epochs", self.epochs, COUNT)
+        require("jobs", self.jobs, COUNT)
+        require("batch_size", self.batch_size, COUNT, optional=True)
+        require("learning_rate", self.learning_rate, POSITIVE, optional=True)
+        require("timeout_s", self.timeout_s, POSITIVE, optional=True)
+        require_seed("seed", self.seed, count=self.replicas)
         if not self.settings:
             raise UsageError("a variability study needs at least one noise setting")
         if self.framework not in ("torch", "tf"):
-            raise UsageError(f"--framework must be torch or tf, not {self.framework!r}")
+            raise ParameterError(
+                "framework", "must be torch or tf, not {value!r}", value=self.framework
+            )
         if not self.devices:
             raise UsageError("a variability study needs at least one device")
         dataset_info(self.dataset)
@@ -125,9 +123,7 @@ def plan_variability(spec: VariabilitySpec) -> list[ReplicaSpec]:
     Replica-major order means a study cut short still has comparable counts per setting.
     """
     workload = get_workload(spec.framework, spec.workload)
-    args = workload.resolve_args(spec.workload_args)
-    if workload.check_args is not None:
-        workload.check_args(args, None)
+    args = workload.validate(spec.workload_args, None)
     host = socket.gethostname()
     cells = []
     for replica in range(spec.replicas):
@@ -190,18 +186,15 @@ def run_variability(
         else:
             todo.put(cell)
 
-    def work(device: int | None) -> None:
-        with Store(db_path) as store:
-            while True:
-                try:
-                    cell = todo.get_nowait()
-                except queue.Empty:
-                    return
-                result = launch(replace(cell, gpu_index=device), spec.timeout_s)
-                store.record_replica(result)
-                outcome.add(result)
-                if on_progress:
-                    on_progress(result.spec, result)
+    def run_one(cell: ReplicaSpec, device: int | None) -> ReplicaResult:
+        return launch(replace(cell, gpu_index=device), spec.timeout_s)
 
-    run_threads(partial(work, device) for device in spec.devices for _ in range(spec.jobs))
-    return outcome
+    lanes = [Lane(device, todo) for device in spec.devices for _ in range(spec.jobs)]
+    return run_pool(
+        lanes,
+        run_one,
+        db_path,
+        lambda store, result: store.record_replica(result),
+        outcome,
+        on_progress,
+    )

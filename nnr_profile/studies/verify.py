@@ -10,12 +10,14 @@ asks for deterministic algorithms, so an op without a deterministic implementati
 instead of raising; the warnings are collected by op name. TensorFlow has no warn-only switch:
 an op without a deterministic implementation raises, the run fails, and the op named in the
 error is reported.
+
+What the runs of the modes that turn determinism on found is one `OpProbe` (`verify_probe`),
+which `nnr_profile.studies.ops` stores; `nnr-profile ops` runs the same child once per model.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -29,11 +31,15 @@ from typing import Any
 import numpy as np
 
 from nnr_profile.core.errors import UsageError
-from nnr_profile.core.modes import Mode, mode_env
-from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
+from nnr_profile.core.modes import Mode
+from nnr_profile.core.params import POSITIVE, Range, require, require_seed
+from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, OpProbe, TrialSpec
 from nnr_profile.runner.child import child_environment, launch_child, write_result
+from nnr_profile.runner.trial import applies_knobs, prepare_run
 
 WEIGHTS_FILE = "weights.npy"
+RUN_INDEX_ENV = "NNR_RUN_INDEX"
+"""Set to the run's 0-based index in every verify run (test plugins use it to misbehave)."""
 TORCH_ALERT = re.compile(r"^(.*?) does not have a deterministic implementation", re.S)
 TF_ALERTS = (
     re.compile(r"(\w+) cannot be called when determinism is enabled"),
@@ -55,12 +61,11 @@ class VerifySpec:
     timeout_s: float | None = 1800.0
 
     def __post_init__(self) -> None:
-        if self.runs < 2:
-            raise UsageError(f"--runs must be at least 2 to compare runs, not {self.runs}")
+        require("runs", self.runs, Range(integer=True, min=2))
         if not self.modes:
             raise UsageError("verify needs at least one mode")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise UsageError(f"--timeout must be positive, not {self.timeout_s}")
+        require("timeout_s", self.timeout_s, POSITIVE, optional=True)
+        require_seed("seed", self.trial.seed)
 
 
 @dataclass
@@ -73,6 +78,8 @@ class RunRecord:
     weights_hash: str | None = None
     nondeterministic_ops: list[str] = field(default_factory=list)
     error: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    wall_s: float | None = None
 
 
 @dataclass
@@ -167,6 +174,48 @@ def compare_runs(mode: str, runs: Sequence[RunRecord]) -> ModeVerdict:
     )
 
 
+def probes_ops(mode: Mode, framework: str) -> bool:
+    """Whether a run in `mode` finds ops without a deterministic implementation (it turns
+    PyTorch's deterministic algorithms or TensorFlow's op determinism on)."""
+    knob = "tf_op_determinism" if framework == "tf" else "deterministic_algorithms"
+    return mode.is_on(knob)
+
+
+def op_probe(spec: TrialSpec, records: Sequence[RunRecord], source: str) -> OpProbe:
+    """What runs of `spec` with determinism on found: the ops flagged by any run.
+
+    The probe is ok when a run finished or an op was found (a TensorFlow run stops at its first
+    such op, so it is then incomplete); failed, with the first error, otherwise.
+    """
+    ops = sorted({op for record in records for op in record.nondeterministic_ops})
+    finished = [record for record in records if record.status == STATUS_OK]
+    errors = [record.error for record in records if record.error]
+    environment = next((r.environment for r in records if r.environment), {})
+    walls = [record.wall_s for record in records if record.wall_s is not None]
+    return OpProbe(
+        spec=spec,
+        status=STATUS_OK if finished or ops else STATUS_FAILED,
+        ops=ops,
+        complete=bool(records) and len(finished) == len(records),
+        source=source,
+        error=errors[0] if errors else None,
+        environment=environment,
+        wall_s=sum(walls) if walls else None,
+    )
+
+
+def verify_probe(spec: VerifySpec, runs: Sequence[tuple[Mode, RunRecord]]) -> OpProbe | None:
+    """The ops found by a verify call's (mode, record) runs in modes that turn determinism on
+    (None when no mode did: the others cannot tell)."""
+    from dataclasses import replace
+
+    probing = [(mode, record) for mode, record in runs if probes_ops(mode, spec.trial.framework)]
+    if not probing:
+        return None
+    trial = replace(spec.trial, mode=probing[0][0], repeat=0)
+    return op_probe(trial, [record for _, record in probing], "verify")
+
+
 def ops_from_warnings(messages: Sequence[str]) -> list[str]:
     """Op names from PyTorch's 'X does not have a deterministic implementation' warnings."""
     ops = set()
@@ -207,29 +256,22 @@ def _session_weights(session: Any) -> np.ndarray | None:
 
 def run_once(spec: TrialSpec) -> tuple[RunRecord, list[str]]:
     """One verify run in this process: (record, raw determinism warnings)."""
-    from nnr_profile.workloads.adapter import get_adapter
-    from nnr_profile.workloads.registry import get_workload
-
     record = RunRecord(status=STATUS_FAILED)
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            for key, value in mode_env(spec.mode, spec.framework).items():
-                os.environ.setdefault(key, value)
-            workload = get_workload(spec.framework, spec.workload)
-            args = workload.validate(spec.workload_args, spec.image_size)
-            adapter = get_adapter(spec.framework)
-            if workload.applies_knobs:
-                adapter.apply_mode(spec.mode)
-                if spec.framework == "torch" and spec.mode.is_on("deterministic_algorithms"):
-                    import torch
+            run = prepare_run(spec)
+            record.environment = run.environment
+            workload = run.workload
+            torch_alerts = spec.framework == "torch" and spec.mode.is_on("deterministic_algorithms")
+            if workload.applies_knobs and torch_alerts:
+                import torch
 
-                    torch.use_deterministic_algorithms(True, warn_only=True)
-            adapter.seed(spec.seed)
-            session = adapter.prepare(
+                torch.use_deterministic_algorithms(True, warn_only=True)
+            session = run.adapter.prepare(
                 workload,
-                args,
+                run.args,
                 spec.mode,
                 spec.batch_size,
                 workload.shape_for(spec.image_size),
@@ -258,7 +300,9 @@ def _read_weights(folder: Path) -> dict[str, Any]:
 
 def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
     """One verify run in its own process; crashes and timeouts come back as failed records."""
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed)
+    knobs = applies_knobs(spec.framework, spec.workload)
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
+    env[RUN_INDEX_ENV] = str(spec.repeat)
     outcome = launch_child(
         "nnr_profile.studies.verify", spec.to_dict(), env, timeout_s, _read_weights
     )
@@ -272,6 +316,8 @@ def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
         weights_hash=data.get("weights_hash"),
         nondeterministic_ops=data.get("nondeterministic_ops", []),
         error=data.get("error"),
+        environment=data.get("environment") or {},
+        wall_s=data.get("wall_s"),
     )
 
 
@@ -313,6 +359,7 @@ def main(argv: list[str]) -> int:
             "weights_hash": record.weights_hash,
             "nondeterministic_ops": record.nondeterministic_ops,
             "error": record.error,
+            "environment": record.environment,
             "wall_s": time.perf_counter() - began,
         },
     )

@@ -1,28 +1,29 @@
 """Trace readers: GPU profiler output -> one tidy kernel DataFrame.
 
 Formats (registry names): ``nsys-sqlite``, ``nvprof-sqlite``, ``nvprof-csv``,
-``nsys-stats-csv``, ``kineto``, ``tf-xplane``. pandas is imported only by functions returning
-frames.
+``nsys-stats-csv``, ``kineto``, ``tf-xplane``: one module each in :mod:`.formats`, which
+registers its reader and carries its own ``sniff``. pandas is imported only by functions
+returning frames.
 
     >>> from nnr_profile.traces import read_kernels, summarize_kernels
     >>> summary = summarize_kernels(read_kernels("run.sqlite"))  # doctest: +SKIP
 """
 
+from nnr_profile.traces.base import READERS, Probe, TraceReader, register_reader
 from nnr_profile.traces.detect import detect_format
 from nnr_profile.traces.registry import (
-    READERS,
-    TraceReader,
     get_reader,
     kernel_stats,
     read_kernels,
-    register_reader,
     summarize_trace,
+    trace_summary,
 )
 from nnr_profile.traces.schema import (
     DIFF_COLUMNS,
     KERNEL_COLUMNS,
     SUMMARY_COLUMNS,
     KernelStats,
+    TraceSummary,
 )
 from nnr_profile.traces.summary import diff_kernels, diff_rows, summarize_kernels
 
@@ -32,7 +33,9 @@ __all__ = [
     "READERS",
     "SUMMARY_COLUMNS",
     "KernelStats",
+    "Probe",
     "TraceReader",
+    "TraceSummary",
     "detect_format",
     "diff_kernels",
     "diff_rows",
@@ -42,4 +45,5 @@ __all__ = [
     "register_reader",
     "summarize_kernels",
     "summarize_trace",
+    "trace_summary",
 ]

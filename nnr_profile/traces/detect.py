@@ -1,90 +1,76 @@
-"""Recognising a trace format from the file's content (the extension is only a hint)."""
+"""Recognising a trace format from the file's content (the extension is only a hint).
+
+Each registered reader's ``sniff`` is asked in ``priority`` order; the first that claims the
+file names its format. When none does, the message says what the file looks like instead.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import zlib
 from pathlib import Path
 
 from nnr_profile.core.errors import TraceError
-from nnr_profile.traces.files import (
-    GZIP_MAGIC,
-    SQLITE_MAGIC,
-    check_file,
-    open_sqlite_readonly,
-    read_head,
-    sqlite_failure,
-    table_names,
-)
-from nnr_profile.traces.nsys_stats_csv import find_header
-
-SUPPORTED = (
-    "Nsight Systems SQLite export, nvprof CSV (--print-gpu-trace/--print-gpu-summary) or "
-    "-o database, nsys stats kernel-summary CSV, PyTorch profiler (Kineto) JSON/JSON.gz, "
-    "TensorFlow profiler .xplane.pb"
-)
+from nnr_profile.traces.base import READERS, Probe, readers_in_order
+from nnr_profile.traces.files import check_file
 
 
-def _sqlite_kind(path: Path) -> str:
-    conn = open_sqlite_readonly(path)
-    try:
-        tables = table_names(conn)
-    except sqlite3.Error as exc:
-        raise sqlite_failure(path, exc) from None
-    finally:
-        conn.close()
-    if "StringTable" in tables or "CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL" in tables:
-        return "nvprof-sqlite"
-    if "StringIds" in tables or any(t.startswith("TARGET_INFO_") for t in tables):
-        return "nsys-sqlite"
-    raise TraceError(
-        f"{path} is a SQLite database but neither an Nsight Systems export nor an nvprof "
-        "database; pass a file from 'nsys export --type sqlite' or 'nvprof -o'"
-    )
+def supported() -> str:
+    """The registered formats, in words, for messages."""
+    return "; ".join(f"{r.name}: {r.description}" for r in readers_in_order())
 
 
-def _text_kind(path: Path, text: str) -> str | None:
-    stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped.startswith(("{", "[")):
-        return "kineto"
-    lines = [ln for ln in stripped.splitlines() if ln.strip()]
-    data = [ln for ln in lines if not ln.startswith("==")]
-    if data and (len(data) < len(lines) or '"Start","Duration"' in data[0] or '"Calls"' in data[0]):
-        return "nvprof-csv"
-    if find_header(lines) >= 0:
-        return "nsys-stats-csv"
+def probe_file(path: str | Path) -> Probe:
+    """A :class:`Probe` of a readable, non-empty file."""
+    probe = Probe(check_file(path))
+    if not probe.head:
+        raise TraceError(f"{probe.path} is empty; the trace was not written, profile again")
+    return probe
+
+
+def sniff_format(probe: Probe) -> str | None:
+    """Name of the first reader whose ``sniff`` claims the file, or None."""
+    for reader in readers_in_order():
+        if reader.sniff(probe):
+            return reader.name
     return None
 
 
-def detect_format(path: str | Path) -> str:
-    """Name of the reader for a trace file (see :data:`READERS`), judged by its content."""
-    p = check_file(path)
-    head = read_head(p)
-    if not head:
-        raise TraceError(f"{p} is empty; the trace was not written, profile again")
-    if p.name.lower().endswith(".xplane.pb"):  # protobuf has no magic: trust the name
-        return "tf-xplane"
-    if head.startswith(SQLITE_MAGIC):
-        return _sqlite_kind(p)
-    if head.startswith(GZIP_MAGIC):
-        try:
-            text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
-        except zlib.error as exc:
-            raise TraceError(f"{p} is a corrupt gzip file ({exc}); copy it again") from None
-        if text.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
-            return "kineto"
-        raise TraceError(f"{p} is gzip-compressed but not JSON; expected a Kineto .json.gz")
-    suffix = "".join(p.suffixes[-1:]).lower()
+def looks_like(probe: Probe) -> str:
+    """What an unclaimed file looks like, as the end of a sentence."""
+    suffix = probe.path.suffix.lower()
+    if probe.is_sqlite:
+        return (
+            "a SQLite database but neither an Nsight Systems export nor an nvprof database; "
+            "pass a file from 'nsys export --type sqlite' or 'nvprof -o'"
+        )
+    if probe.is_gzip:
+        return "gzip-compressed but not JSON; expected a Kineto .json.gz"
     if suffix in (".nsys-rep", ".qdrep"):
-        raise TraceError(
-            f"{p} is an Nsight Systems report; export it first: nsys export --type sqlite {p}"
-        )
-    if b"\x00" not in head[:4096]:
-        kind = _text_kind(p, head.decode("utf-8", errors="replace"))
-        if kind is not None:
-            return kind
+        return f"an Nsight Systems report; export it first: nsys export --type sqlite {probe.path}"
     if suffix == ".pb":
-        raise TraceError(
-            f"{p} looks like a protobuf file; TensorFlow profiler files must be named *.xplane.pb"
-        )
-    raise TraceError(f"{p} is not a trace format nnr-profile can read; supported: {SUPPORTED}")
+        return "a protobuf file; TensorFlow profiler files must be named *.xplane.pb"
+    return f"not a trace format nnr-profile can read; supported: {supported()}"
+
+
+def detect_format(path: str | Path) -> str:
+    """Name of the reader for a trace file (see :data:`~.base.READERS`), judged by content."""
+    probe = probe_file(path)
+    name = sniff_format(probe)
+    if name is None:
+        raise TraceError(f"{probe.path} is {looks_like(probe)}")
+    return name
+
+
+def check_format(path: str | Path, name: str) -> None:
+    """Refuse a file that is clearly another format than ``name``, saying which it looks like.
+
+    A file no reader claims is left to the reader of ``name``, whose errors are specific.
+    """
+    probe = probe_file(path)
+    found = sniff_format(probe)
+    if found is None or found == name:
+        return
+    wanted, other = READERS[name], READERS[found]
+    raise TraceError(
+        f"{probe.path} is not in the {name} format ({wanted.description}): it looks like {found} "
+        f"({other.description}); read it as {found}, or let the format be detected"
+    )

@@ -1,10 +1,14 @@
-"""Opening trace files safely: path checks, read-only SQLite, truncation checks."""
+"""Opening trace files safely: path checks, read-only SQLite, CSV text, truncation checks."""
 
 from __future__ import annotations
 
+import csv
 import os
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import quote
 
 from nnr_profile.core.errors import TraceError
@@ -71,6 +75,19 @@ def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def reading_sqlite(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a SQLite trace, closed after use; SQLite errors inside
+    become a TraceError that says the file is truncated or corrupt."""
+    conn = open_sqlite_readonly(path)
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise sqlite_failure(path, exc) from None
+    finally:
+        conn.close()
+
+
 def sqlite_failure(path: Path, exc: sqlite3.Error) -> TraceError:
     """A TraceError for a SQLite error met while reading ``path``."""
     return TraceError(
@@ -88,3 +105,80 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
 def column_names(conn: sqlite3.Connection, table: str) -> list[str]:
     """Column names of one table."""
     return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")').fetchall()]
+
+
+def strings_by_id(
+    conn: sqlite3.Connection, table: str, id_column: str, ids: Iterable[int | None]
+) -> dict[int, str]:
+    """Map id -> text from a string table (nsys ``StringIds``, nvprof ``StringTable``)."""
+    wanted = sorted({i for i in ids if i is not None})
+    found: dict[int, str] = {}
+    for offset in range(0, len(wanted), 500):
+        chunk = wanted[offset : offset + 500]
+        query = (
+            f'SELECT "{id_column}", value FROM "{table}" '
+            f'WHERE "{id_column}" IN ({",".join("?" * len(chunk))})'
+        )
+        found.update((int(i), str(v)) for i, v in conn.execute(query, chunk))
+    return found
+
+
+def check_kernel_times(
+    conn: sqlite3.Connection,
+    path: Path,
+    table: str,
+    name_column: str,
+    names: Callable[[set[int]], dict[int, str]],
+) -> None:
+    """Refuse a kernel table with a non-integer start/end or an end before its start, naming
+    the first such kernel (``names`` maps name ids to text)."""
+    bad = conn.execute(
+        f'SELECT "{name_column}", start, "end" FROM "{table}" '
+        "WHERE typeof(start) != 'integer' OR typeof(\"end\") != 'integer' OR \"end\" < start "
+        "LIMIT 1"
+    ).fetchone()
+    if bad is None:
+        return
+    name_id, start, end = bad
+    name = names({name_id}).get(name_id, name_id) if type(name_id) is int else name_id
+    raise TraceError(
+        f"{path}: kernel {name!r} in {table} has start {start!r} and end {end!r}; times must "
+        "be integers with the end not before the start, the file is corrupt"
+    )
+
+
+def open_csv_text(path: Path, what: str) -> TextIO:
+    """``path`` opened as CSV text (UTF-8, undecodable bytes replaced) once it is known to be
+    text whose last line is complete; ``what`` names the expected format in errors."""
+    head = read_head(path, 8192)
+    if head.startswith(GZIP_MAGIC):
+        kind = "gzip-compressed"
+    elif head.startswith(SQLITE_MAGIC):
+        kind = "a SQLite database"
+    elif b"\x00" in head:
+        kind = "binary"
+    else:
+        kind = ""
+    if kind:
+        raise TraceError(f"{path} is {kind}, not {what} (a CSV text file)")
+    try:
+        with path.open("rb") as raw:
+            raw.seek(0, os.SEEK_END)
+            if raw.tell():
+                raw.seek(-1, os.SEEK_END)
+                if raw.read(1) != b"\n":
+                    raise TraceError(
+                        f"{path} is truncated (its last line is incomplete); copy it again"
+                    )
+        return path.open(encoding="utf-8", errors="replace", newline="")
+    except OSError as exc:
+        raise TraceError(f"cannot read {path} ({exc.strerror}); check the file") from None
+
+
+def csv_rows(path: Path, lines: Iterable[str]) -> Iterator[list[str]]:
+    """CSV rows of ``lines`` (blank lines skipped); malformed CSV is a TraceError."""
+    reader = csv.reader((ln for ln in lines if ln.strip()), strict=True)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise TraceError(f"{path} is not valid CSV ({exc}); the file is corrupt") from None

@@ -1,4 +1,10 @@
-"""Tables of plain dict rows as CSV, Markdown or JSON text (no pandas needed)."""
+"""Tables of plain dict rows as CSV, Markdown or JSON text (no pandas needed).
+
+Text goes through the project's one escaping layer (:mod:`nnr_profile.core.text`): a name
+with ``|`` or a line break stays in its Markdown cell, and a CSV cell a spreadsheet would
+run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return first) gets a leading
+quote; CSV text cells are always quoted. JSON needs neither.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+
+from nnr_profile.core.text import csv_safe, markdown_cell
 
 OUTPUT_FORMATS = ("markdown", "csv", "json")
 
@@ -22,21 +30,22 @@ def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """A GitHub-flavoured Markdown table; floats shown with one decimal."""
     numeric = [bool(rows) and isinstance(rows[0][c], int | float) for c in columns]
     lines = [
-        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join(markdown_cell(c) for c in columns) + " |",
         "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
     ]
     for row in rows:
-        cells = (_cell(row[c]).replace("|", "\\|") for c in columns)
+        cells = (markdown_cell(_cell(row[c])) for c in columns)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """CSV with a header row; floats written with full precision."""
+    """CSV with a header row; floats written with full precision, text made spreadsheet-safe
+    and always quoted (a carriage return inside a name cannot split its row)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(columns)
-    writer.writerows([row[c] for c in columns] for row in rows)
+    writer.writerows([csv_safe(row[c]) for c in columns] for row in rows)
     return buffer.getvalue()
 
 
@@ -50,3 +59,10 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
     """Rows as text in ``fmt`` (one of :data:`OUTPUT_FORMATS`)."""
     writers = {"markdown": to_markdown, "csv": to_csv, "json": to_json}
     return writers[fmt](rows, columns)
+
+
+def render_notes(notes: Sequence[str], fmt: str) -> str:
+    """Reader notes to print with a table: Markdown lines after it (empty for csv/json)."""
+    if fmt != "markdown" or not notes:
+        return ""
+    return "\n" + "".join(f"Note: {markdown_cell(note)}\n" for note in notes)

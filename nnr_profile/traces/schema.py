@@ -78,6 +78,10 @@ Rows are sorted by ``|delta_ns|`` descending, then ``name`` ascending.
 
 CHANGES: tuple[str, ...] = ("added", "removed", "slower", "faster", "same")
 
+Notes = Sequence[str]
+"""What a reader tells the user about how it read a file (the time unit it chose, the
+sections it skipped), one sentence each."""
+
 
 @dataclass(frozen=True, slots=True)
 class KernelStats:
@@ -108,9 +112,37 @@ class KernelStats:
         }
 
 
+@dataclass(frozen=True)
+class TraceSummary:
+    """Per-kernel statistics of one trace (see :func:`merge_stats` for the order) and the
+    reader's notes on how it read the file."""
+
+    stats: list[KernelStats]
+    notes: tuple[str, ...] = ()
+
+
 def new_kernel_columns() -> dict[str, list[Any]]:
     """Empty column lists for a per-launch kernel table."""
     return {column: [] for column in KERNEL_COLUMNS}
+
+
+def add_launch(
+    columns: dict[str, list[Any]],
+    name: str,
+    short_name: str,
+    device: int,
+    gpu_name: str | None,
+    start_ns: int,
+    duration_ns: int,
+) -> None:
+    """Append one kernel execution to per-launch columns (``end_ns`` = start + duration)."""
+    columns["name"].append(name)
+    columns["short_name"].append(short_name)
+    columns["device"].append(device)
+    columns["gpu_name"].append(gpu_name)
+    columns["start_ns"].append(start_ns)
+    columns["end_ns"].append(start_ns + duration_ns)
+    columns["duration_ns"].append(duration_ns)
 
 
 def merge_stats(stats: Iterable[KernelStats]) -> list[KernelStats]:
@@ -154,23 +186,25 @@ def aggregate_columns(columns: dict[str, list[Any]]) -> list[KernelStats]:
     )
 
 
-def kernel_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
-    """A per-launch frame with :data:`KERNEL_COLUMNS` and their documented dtypes."""
+def kernel_frame(columns: dict[str, list[Any]], notes: Notes = ()) -> pd.DataFrame:
+    """A per-launch frame with :data:`KERNEL_COLUMNS`, their dtypes, and ``attrs["notes"]``."""
     import pandas as pd
 
     frame = pd.DataFrame({column: columns[column] for column in KERNEL_COLUMNS})
     for column in ("device", "start_ns", "end_ns", "duration_ns"):
         frame[column] = frame[column].astype("int64")
     frame["gpu_name"] = frame["gpu_name"].astype(object)
+    frame.attrs["notes"] = list(notes)
     return frame
 
 
-def summary_frame(stats: Sequence[KernelStats]) -> pd.DataFrame:
-    """A summary frame with :data:`SUMMARY_COLUMNS` from per-kernel records."""
+def summary_frame(stats: Sequence[KernelStats], notes: Notes = ()) -> pd.DataFrame:
+    """A summary frame with :data:`SUMMARY_COLUMNS` from per-kernel records, ``attrs["notes"]``."""
     import pandas as pd
 
     frame = pd.DataFrame([s.as_row() for s in stats], columns=list(SUMMARY_COLUMNS))
     for column in ("calls", "total_ns", "min_ns", "max_ns"):
         frame[column] = frame[column].astype("int64")
     frame["mean_ns"] = frame["mean_ns"].astype("float64")
+    frame.attrs["notes"] = list(notes)
     return frame

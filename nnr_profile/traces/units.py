@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+
+from nnr_profile.core.errors import TraceError
 
 NS_PER_UNIT: dict[str, int] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
@@ -22,3 +25,21 @@ def text_to_ns(text: str, unit: str) -> int:
     except InvalidOperation:
         raise ValueError(f"not a number: {text!r}") from None
     return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def duration_ns(path: Path, kernel: str, column: str, text: str, unit: str) -> int:
+    """A printed duration of one kernel in ns; not a number or negative is a TraceError that
+    names the file, the kernel and the column."""
+    try:
+        value = text_to_ns(text, unit)
+    except ValueError:
+        raise TraceError(
+            f"{path}: kernel {kernel!r} has {column} {text.strip()!r} ({unit}), not a number; "
+            "the file is corrupt"
+        ) from None
+    if value < 0:
+        raise TraceError(
+            f"{path}: kernel {kernel!r} has a negative {column} ({text.strip()} {unit}); "
+            "the file is corrupt"
+        )
+    return value

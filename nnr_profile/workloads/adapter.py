@@ -31,6 +31,9 @@ class TrainingSession(Protocol):
     def step(self) -> Any:
         """One training iteration (forward, loss, backward, optimizer); returns a loss handle."""
 
+    def size_injected_work(self) -> dict[str, float]:
+        """After warm-up: size the work the workload injects (`calibrate`); what was set, or {}."""
+
     def loss_value(self, handle: Any) -> float:
         """The float loss behind a handle from `step` (may synchronise)."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nnr_profile.core.errors import MissingDependencyError, NnrError, UsageError
+from nnr_profile.core.errors import MissingDependencyError, NnrError, ParameterError, UsageError
 
 SIDE = 32
 DEFAULT_TARGET = "Blond_Hair"
@@ -89,9 +89,10 @@ def target_attribute(text: str) -> str:
 def celeba_folder(data_dir: str | Path | None) -> Path:
     """The folder holding CelebA's files (DATA_DIR/celeba, or DATA_DIR itself)."""
     if data_dir is None:
-        raise UsageError(
-            f"dataset celeba needs --data-dir: put its files at {FOLDER_HINT} "
-            "(nothing is downloaded)"
+        raise ParameterError(
+            "data_dir",
+            "is needed for dataset celeba: put its files at {hint} (nothing is downloaded)",
+            hint=FOLDER_HINT,
         )
     root = Path(data_dir).expanduser()
     for folder in (root / "celeba", root):

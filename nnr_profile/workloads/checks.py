@@ -1,4 +1,4 @@
-"""Argument checks shared by a workload's twins, so torch and tf reject the same values alike."""
+"""Arguments shared by a workload's twins, declared once, so torch and tf reject the same values."""
 
 from __future__ import annotations
 
@@ -6,34 +6,34 @@ import math
 from typing import Any
 
 from nnr_profile.core.errors import UsageError
+from nnr_profile.workloads.registry import Arg
 
 
-def calibrate_extra_layers(args: dict[str, Any]) -> int:
-    """How many extra layers `calibrate` adds in deterministic mode (overhead x layers)."""
-    extra = float(args["overhead"]) * int(args["layers"])
-    if extra < 0 or abs(extra - round(extra)) > 1e-9:
+def _dropout(name: str) -> Arg:
+    return Arg(name, float, 0.0, min=0, max=1, max_open=True)
+
+
+SMALLCNN_ARGS = (Arg("bn", bool, False),)
+MEDIUMCNN_ARGS = (Arg("kernel", int, 3, choices=(1, 3, 5, 7)),)
+LENET_ARGS = (_dropout("dropout"), _dropout("conv_dropout"))
+MLP_ARGS = (Arg("norm", str, "none", choices=("none", "batch", "layer")), _dropout("dropout"))
+EMBEDDING_LM_ARGS = (
+    Arg("d_model", int, 128, min=1),
+    Arg("heads", int, 4, min=1),
+    Arg("layers", int, 2, min=1),
+)
+CALIBRATE_ARGS = (Arg("overhead", float, 0.2, min=0), Arg("layers", int, 20, min=1))
+
+
+def check_embedding_lm(args: dict[str, Any], image_size: int | None) -> None:
+    """`check_args` for embedding_lm: the attention heads split d_model evenly."""
+    d_model, heads = args["d_model"], args["heads"]
+    if d_model % heads:
+        fits = [h for h in range(1, min(d_model, 64) + 1) if d_model % h == 0]
         raise UsageError(
-            f"calibrate overhead {args['overhead']} times layers {args['layers']} must be a "
-            "whole non-negative number of layers; change --workload-arg layers=..."
+            f"embedding_lm argument heads must divide d_model ({d_model}), not {heads}; "
+            f"heads that fit: {', '.join(map(str, fits))}"
         )
-    return round(extra)
-
-
-def check_calibrate(args: dict[str, Any], image_size: int | None) -> None:
-    """`check_args` for calibrate: overhead x layers must be a whole number of layers."""
-    calibrate_extra_layers(args)
-
-
-def check_mediumcnn(args: dict[str, Any], image_size: int | None) -> None:
-    """`check_args` for mediumcnn: the kernel side is 1, 3, 5 or 7."""
-    if args["kernel"] not in (1, 3, 5, 7):
-        raise UsageError(f"mediumcnn kernel must be 1, 3, 5 or 7, not {args['kernel']!r}")
-
-
-def check_mlp(args: dict[str, Any], image_size: int | None) -> None:
-    """`check_args` for mlp: norm is none, batch or layer."""
-    if args["norm"] not in ("none", "batch", "layer"):
-        raise UsageError(f"mlp norm must be none, batch or layer, not {args['norm']!r}")
 
 
 def training_input_shape(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnr_profile.core.errors import MissingDependencyError, NnrError, UsageError
+from nnr_profile.core.errors import MissingDependencyError, NnrError, ParameterError, UsageError
 from nnr_profile.workloads import celeba
 
 DIGITS_TEST_SIZE = 360
@@ -211,9 +211,11 @@ def example_attributes(name: str, data_dir: str | Path | None = None):
 
 def _torchvision(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
     if data_dir is None:
-        raise UsageError(
-            f"dataset {info.name} needs --data-dir: put its files at {info.folder_hint} "
-            "(nothing is downloaded)"
+        raise ParameterError(
+            "data_dir",
+            "is needed for dataset {name}: put its files at {hint} (nothing is downloaded)",
+            name=info.name,
+            hint=info.folder_hint,
         )
     root = Path(data_dir).expanduser()
     try:

@@ -22,17 +22,117 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from nnr_profile.core.errors import UsageError
+from nnr_profile.core.errors import MissingDependencyError, ParameterError, UsageError
+from nnr_profile.core.params import Range
 
 FRAMEWORKS = ("torch", "tf")
 INPUT_KINDS = ("image", "tokens", "features")
 ENTRY_POINT_GROUP = "nnr_profile.workloads"
 BUILTIN_MODULES = ("nnr_profile.workloads.torch.models", "nnr_profile.workloads.tf.models")
+
+
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+ARG_KINDS = (bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One workload argument, declared once: its type, default and allowed values.
+
+    `kind` is bool, int, float or str (None: any value, for a plugin's untyped default);
+    numbers are finite and within `min`..`max` (`max_open`: `max` itself excluded); `choices`
+    lists the only values allowed.
+    """
+
+    name: str
+    kind: type | None
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    max_open: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in (*ARG_KINDS, None):
+            raise ValueError(f"argument {self.name}: kind must be one of {ARG_KINDS} or None")
+        if self.default is not None and self.convert(self.default) is _INVALID:
+            raise ValueError(f"argument {self.name}: default {self.default!r} is not allowed")
+
+    @classmethod
+    def inferred(cls, name: str, default: Any) -> Arg:
+        """An argument typed by its default (a plugin's `params={name: default}`)."""
+        return cls(name, type(default) if type(default) in ARG_KINDS else None, default)
+
+    def describe(self) -> str:
+        """The allowed values in words (e.g. 'a whole number of at least 1')."""
+        if self.choices:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.kind is bool:
+            return "true or false"
+        if self.kind in (int, float):
+            return self._range().describe()
+        return "text" if self.kind is str else "any value"
+
+    def convert(self, value: Any) -> Any:
+        """`value` as this argument's kind, or `_INVALID` when it has another type or range."""
+        converted = _CONVERTERS[self.kind](value) if self.kind is not None else value
+        if converted is _INVALID:
+            return _INVALID
+        if self.kind in (int, float) and not self._range().contains(converted):
+            return _INVALID
+        if self.choices and converted not in self.choices:
+            return _INVALID
+        return converted
+
+    def _range(self) -> Range:
+        return Range(self.kind is int, self.min, self.max, max_open=self.max_open)
+
+
+_INVALID = object()
+
+
+def _to_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    return True if text in TRUE_WORDS else False if text in FALSE_WORDS else _INVALID
+
+
+def _to_int(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _parse_value(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else _INVALID
+
+
+def _to_float(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _parse_value(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _INVALID
+    return float(value)
+
+
+def _to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_str,
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +153,10 @@ class Workload:
     and (H, W, C) in TensorFlow, and `--image-size` replaces H and W. `tokens` inputs are
     (sequence_length,) integer ids below `num_classes`; the loss is then per token.
     `applies_knobs=False` records the mode but sets no framework knob (for `calibrate`, whose
-    modes must differ only by the work it injects).
+    modes must differ only by the work it injects). Arguments are declared once, as `arguments`
+    (typed, with ranges) or as plain `params` defaults (typed by the default); `check_args`
+    adds checks across arguments (e.g. heads dividing d_model). `requires` names modules the
+    builder needs beyond the framework (e.g. timm), `install_hint` the line that installs them.
     """
 
     framework: str
@@ -66,16 +169,26 @@ class Workload:
     optimizer: str = "sgd"
     learning_rate: float = 0.01
     params: Mapping[str, Any] = field(default_factory=dict)
+    arguments: tuple[Arg, ...] = ()
     min_image_size: int = 1
     check_args: Callable[[dict[str, Any], int | None], Any] | None = None
     applies_knobs: bool = True
     description: str = ""
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
 
     def __post_init__(self) -> None:
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, not {self.framework!r}")
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, not {self.input_kind!r}")
+        if self.arguments and self.params:
+            raise ValueError(f"{self.name}: declare arguments or params, not both")
+        if self.arguments:
+            object.__setattr__(self, "params", {a.name: a.default for a in self.arguments})
+        else:
+            arguments = tuple(Arg.inferred(k, v) for k, v in self.params.items())
+            object.__setattr__(self, "arguments", arguments)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -94,21 +207,49 @@ class Workload:
         return {**self.params, **overrides}
 
     def validate(self, overrides: Mapping[str, Any], image_size: int | None) -> dict[str, Any]:
-        """Resolved arguments after every check a trial would otherwise fail on late."""
+        """Resolved, type-converted arguments after every check that would fail a trial late.
+
+        Each argument's type and range, the image size, then `check_args` across arguments.
+        """
+        self.require()
         args = self.resolve_args(overrides)
+        for arg in self.arguments:
+            converted = arg.convert(args[arg.name])
+            if converted is _INVALID:
+                raise UsageError(
+                    f"{self.framework}/{self.name} argument {arg.name} must be {arg.describe()}, "
+                    f"not {args[arg.name]!r}"
+                )
+            args[arg.name] = converted
         self.shape_for(image_size)
         if self.check_args is not None:
             self.check_args(args, image_size)
         return args
+
+    def missing_requirements(self) -> list[str]:
+        """The modules in `requires` that cannot be imported here (without importing them)."""
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]
+
+    def require(self) -> None:
+        """Raise a MissingDependencyError naming the install line when a requirement is absent."""
+        missing = self.missing_requirements()
+        if missing:
+            raise MissingDependencyError(
+                f"{self.framework}/{self.name} needs {', '.join(missing)}, which is not "
+                f"installed; install it with: {self.install_hint or 'pip install ' + missing[0]}"
+            )
 
     def shape_for(self, image_size: int | None) -> tuple[int, ...]:
         """The input shape with the image side replaced by `image_size` (images only)."""
         if image_size is None or self.input_kind != "image":
             return tuple(self.input_shape)
         if image_size < self.min_image_size:
-            raise UsageError(
-                f"{self.name} needs --image-size of at least {self.min_image_size}, "
-                f"not {image_size}"
+            raise ParameterError(
+                "image_size",
+                "must be at least {least} for {name}, not {value}",
+                least=self.min_image_size,
+                name=self.name,
+                value=image_size,
             )
         if self.framework == "tf":
             return (image_size, image_size, self.input_shape[-1])
@@ -116,6 +257,7 @@ class Workload:
 
 
 _REGISTRY: dict[tuple[str, str], Workload] = {}
+_BROKEN: dict[str, str] = {}
 _loaded = False
 
 
@@ -134,7 +276,11 @@ def register_workload(
 
 
 def load_workloads() -> dict[tuple[str, str], Workload]:
-    """All registered workloads: built-ins plus the `nnr_profile.workloads` entry points."""
+    """All registered workloads: built-ins plus the `nnr_profile.workloads` entry points.
+
+    A plugin that fails to import is skipped and named by `broken_plugins`: one broken plugin
+    must not take the other workloads down with it.
+    """
     global _loaded
     if not _loaded:
         _loaded = True
@@ -143,18 +289,25 @@ def load_workloads() -> dict[tuple[str, str], Workload]:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 ep.load()
-            except Exception as exc:  # a broken plugin must not break the tool
-                raise UsageError(
-                    f"workload plugin {ep.name!r} ({ep.value}) failed to import: {exc}"
-                ) from exc
+            except Exception as exc:  # any error of a third party's import
+                reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+                _BROKEN[ep.name] = (
+                    f"workload plugin {ep.name!r} ({ep.value}) failed to import: {reason}"
+                )
     return dict(_REGISTRY)
+
+
+def broken_plugins() -> list[str]:
+    """One line per workload plugin that failed to import (what it is and the error)."""
+    load_workloads()
+    return list(_BROKEN.values())
 
 
 ALIASES: dict[str, str] = {
     "inceptionv3": "inception_v3",
     "mobilenetv2": "mobilenet_v2",
     "mobilenetv3large": "mobilenet_v3_large",
-    **{f"efficientnetb{i}": f"efficientnet_b{i}" for i in (0, 1, 2, 4, 7)},
+    **{f"efficientnetb{i}": f"efficientnet_b{i}" for i in range(8)},
 }
 """The study's Keras spellings -> the shared workload names (one name per architecture, so
 PyTorch and TensorFlow rows of the same model line up in the report)."""
@@ -177,7 +330,8 @@ def get_workload(framework: str, name: str) -> Workload:
         raise UsageError(f"workload {name!r} exists for {', '.join(where)} but not for {framework}")
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; 'nnr-profile list' shows all"
-    raise UsageError(f"unknown model {name!r}{hint}")
+    broken = "".join(f"; {line}" for line in broken_plugins())
+    raise UsageError(f"unknown model {name!r}{hint}{broken}")
 
 
 def frameworks_for(name: str) -> list[str]:
@@ -193,7 +347,9 @@ def parse_workload_args(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"--workload-arg {pair!r} is not KEY=VALUE (e.g. overhead=0.2)")
+            raise ParameterError(
+                "workload_args", "{pair!r} is not KEY=VALUE (e.g. overhead=0.2)", pair=pair
+            )
         args[key] = _parse_value(raw.strip())
     return args
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nnr_profile.core.errors import UsageError
+from nnr_profile.core.errors import ParameterError
 from nnr_profile.workloads.adapter import INSTALL_HINTS, framework_available, require_framework
 from nnr_profile.workloads.registry import (
     FRAMEWORKS,
@@ -23,21 +23,35 @@ class Selection:
 
 
 def select_workloads(models: str, framework: str) -> Selection:
-    """Resolve comma-separated `models` for `framework` ('torch', 'tf' or 'all')."""
-    names = [canonical_name(m.strip()) for m in models.split(",") if m.strip()]
-    if not names:
-        raise UsageError("--model is empty: give e.g. --model resnet50")
+    """Resolve comma-separated `models` for `framework` ('torch', 'tf' or 'all').
+
+    A model named twice (also by another spelling, e.g. inceptionv3 and inception_v3) runs once;
+    a note says so.
+    """
+    given = [canonical_name(m.strip()) for m in models.split(",") if m.strip()]
+    if not given:
+        raise ParameterError("model", "is empty: give e.g. resnet50")
+    names = list(dict.fromkeys(given))
+    repeated = [name for name in names if given.count(name) > 1]
+    notes = (
+        [f"model {', '.join(repeated)} named more than once: each runs once"] if repeated else []
+    )
     framework = framework.strip().lower()
     if framework not in (*FRAMEWORKS, "all"):
-        raise UsageError(f"unknown --framework {framework!r}: use {', '.join(FRAMEWORKS)} or all")
+        raise ParameterError(
+            "framework",
+            "{value!r} is not known: use {choices} or all",
+            value=framework,
+            choices=", ".join(FRAMEWORKS),
+        )
     if framework != "all":
         for name in names:
             get_workload(framework, name)
         require_framework(framework)
-        return Selection(tuple((framework, name) for name in names))
+        return Selection(tuple((framework, name) for name in names), notes)
 
     installed = [f for f in FRAMEWORKS if framework_available(f)]
-    notes = [
+    notes += [
         f"skipping {f}: not installed ({INSTALL_HINTS[f]})"
         for f in FRAMEWORKS
         if f not in installed

@@ -23,22 +23,30 @@ class IterationTimer(Protocol):
 
 
 class PerfCounterTimer:
-    """Host-side timer: `sync()` then `perf_counter` at each edge of an iteration."""
+    """Host-side timer: `sync()` then `clock` (perf_counter, ns) at each edge of an iteration.
 
-    def __init__(self, sync: Callable[[], None] = lambda: None) -> None:
+    `clock=time.process_time_ns` measures this process's CPU time instead of wall time.
+    """
+
+    def __init__(
+        self,
+        sync: Callable[[], None] = lambda: None,
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
         self._sync = sync
+        self._clock = clock
         self._starts: list[int] = []
         self._stops: list[int] = []
 
     def start(self) -> None:
         """Mark the start of an iteration."""
         self._sync()
-        self._starts.append(time.perf_counter_ns())
+        self._starts.append(self._clock())
 
     def stop(self) -> None:
         """Mark the end of an iteration (after its work has finished)."""
         self._sync()
-        self._stops.append(time.perf_counter_ns())
+        self._stops.append(self._clock())
 
     def times_ms(self) -> list[float]:
         """Per-iteration durations in milliseconds."""

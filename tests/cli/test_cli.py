@@ -1,16 +1,7 @@
 import json
 
 import pytest
-from conftest import TINY, run_cli
-
-
-def _assert_one_line_usage_error(proc, *fragments):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+from conftest import TINY, assert_one_line_usage_error, run_cli
 
 
 @pytest.mark.parametrize(
@@ -22,29 +13,31 @@ def _assert_one_line_usage_error(proc, *fragments):
         (["run", "--model", "smallcnn", "--gpu", "x"], ["--gpu 'x'"]),
         (["run", "--model", "smallcnn", "--workload-arg", "bn"], ["KEY=VALUE"]),
         (["run", "--model", "smallcnn", "--workload-arg", "depth=3"], ["depth", "any selected"]),
-        (["run", "--model", "calibrate", "--workload-arg", "overhead=0.33"], ["whole"]),
-        (["run", "--model", "smallcnn", "--framework", "jax"], ["unknown --framework"]),
-        (["run", "--model", "smallcnn", "--iterations", "0"], ["--iterations must be at least 1"]),
-        (["run", "--model", "smallcnn", "--repeats", "many"], ["'many' is not a valid integer"]),
+        (["run", "--model", "smallcnn", "--framework", "jax"], ["--framework 'jax' is not known"]),
+        (
+            ["run", "--model", "smallcnn", "--iterations", "0"],
+            ["'--iterations'", "at least 1, not 0"],
+        ),
+        (["run", "--model", "smallcnn", "--repeats", "many"], ["'many' is not a whole number"]),
         (["run", "--bogus"], ["No such option"]),
         (["frobnicate"], ["No such command"]),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args, fragments, db):
     proc = run_cli(*args, "--db", str(db)) if args[0] == "run" else run_cli(*args)
-    _assert_one_line_usage_error(proc, *fragments)
+    assert_one_line_usage_error(proc, *fragments)
     assert not db.exists()
 
 
 def test_report_on_a_missing_store_says_so(db):
-    _assert_one_line_usage_error(run_cli("report", "--db", str(db)), "no results store", "run")
+    assert_one_line_usage_error(run_cli("report", "--db", str(db)), "no results store", "run")
 
 
 def test_report_on_an_empty_store_says_so(db):
     from nnr_profile.store.database import Store
 
     Store(db).close()
-    _assert_one_line_usage_error(run_cli("report", "--db", str(db)), "holds no trials")
+    assert_one_line_usage_error(run_cli("report", "--db", str(db)), "holds no trials")
 
 
 @pytest.mark.parametrize("command", ["run", "report", "list", "env", "trace"])

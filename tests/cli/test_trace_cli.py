@@ -109,6 +109,24 @@ def test_unknown_format_is_one_line_exit_2(tmp_path: Path) -> None:
     assert_one_line_error(run("diff", str(path), str(path)), "not a trace format")
 
 
+@pytest.mark.parametrize("forced", ["nvprof-csv", "nsys-stats-csv"])
+def test_csv_format_forced_on_a_kineto_gzip(forced: str) -> None:
+    path = fixture("kineto/hta_triton_example.json.gz")
+    result = run("summarize", str(path), "--trace-format", forced)
+    assert_one_line_error(result, f"is not in the {forced} format")
+    assert "looks like kineto" in result.stderr and "truncated" not in result.stderr
+
+
+def test_unit_note_follows_markdown_and_goes_to_stderr_for_csv() -> None:
+    path = fixture("kineto/hta_triton_example.json.gz")
+    markdown = run("summarize", str(path))
+    assert markdown.returncode == 0
+    assert markdown.stdout.rstrip().splitlines()[-1].startswith(f"Note: {path}: ts/dur read as")
+    table = run("summarize", str(path), "--format", "csv")
+    assert "read as microseconds" not in table.stdout
+    assert table.stderr.startswith(f"note: {path}: ts/dur read as microseconds")
+
+
 def test_bad_option_is_usage_error() -> None:
     result = run("summarize", "x", "--trace-format", "bogus")
     assert_one_line_error(result, "--trace-format")

@@ -5,6 +5,7 @@ import pandas as pd
 from nnr_profile.collectors.device_sampler import (
     SAMPLE_COLUMNS,
     DeviceSampler,
+    sample_records,
     summarize_samples,
     throttle_names,
 )
@@ -51,3 +52,16 @@ def test_a_thermal_slowdown_and_a_clock_drop_are_flagged():
 def test_throttle_bits_are_decoded():
     assert throttle_names(0x4 | 0x80) == ["sw_power_cap", "hw_power_brake_slowdown"]
     assert throttle_names(None) == []
+
+
+def test_sample_records_are_json_ready_with_none_where_nvml_gave_nothing():
+    series = _series([1980, 1410], [0, 0x40]).assign(power_w=[250.5, None])
+    records = sample_records(series)
+    assert records[1] == {
+        "t_s": 0.05,
+        "sm_clock_mhz": 1410,
+        "temperature_c": 61,
+        "power_w": None,
+        "throttle_reasons": 0x40,
+    }
+    assert all(type(value) in (int, float) for value in records[0].values())

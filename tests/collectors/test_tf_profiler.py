@@ -89,7 +89,7 @@ def test_trace_summarize_reads_the_captured_xplane(cpu_trial):
 @needs_tf
 def test_gpu_planes_give_their_stream_kernels_without_copies(tmp_path: Path):
     from nnr_profile.traces import read_kernels, summarize_trace
-    from nnr_profile.traces.tf_xplane import _xspace_class
+    from nnr_profile.traces.formats.tf_xplane import _xspace_class
 
     space = _xspace_class()()  # loaded from TF's xplane_pb2.py without importing TensorFlow
     host = space.planes.add(name="/host:CPU")

@@ -69,9 +69,9 @@ def test_ladder_is_cumulative_and_ends_at_deterministic():
     steps = parse_modes("ladder")
     assert [m.name for m in steps] == [
         "default",
-        "+cublas_workspace",
-        "+cudnn_deterministic",
-        "+deterministic_algorithms",
+        "step1_cublas_workspace",
+        "step2_cudnn_deterministic",
+        "step3_deterministic_algorithms",
         "deterministic",
     ]
     on = [{k for k, v in m.knobs.items() if v} for m in steps]
@@ -90,6 +90,6 @@ def test_a_step_survives_the_round_trip_and_fill_alone_is_refused():
 
     step = ladder()[2]
     assert Mode.from_dict(step.to_dict()) == step
-    assert parse_mode("+cudnn_deterministic") == step
+    assert parse_mode("step2_cudnn_deterministic") == step
     with pytest.raises(UsageError, match="without deterministic_algorithms"):
         parse_mode("fill_uninitialized_memory")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, cli_env, run_cli
 
-from nnr_profile.reports.overhead import OVERHEAD_COLUMNS
+from nnr_profile.reports.overhead_report import OVERHEAD_REPORT_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_run_then_report_writes_every_file(db, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert (out / "overhead.png").stat().st_size > 10_000
     table = pd.read_csv(out / "overhead.csv")
-    assert list(table.columns) == OVERHEAD_COLUMNS
+    assert list(table.columns) == OVERHEAD_REPORT_COLUMNS
     assert sorted(table["workload"]) == ["resnet18", "smallcnn"]
     assert set(table["gpu_arch"]) == {"CPU"}
     assert (table["n_trials"] == 1).all() and (table["n_iterations"] == 3).all()
@@ -81,8 +81,10 @@ def test_failing_and_hanging_trials_are_stored_and_the_sweep_goes_on(db):
         str(db),
         plugins=True,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "8 trial(s) run, 0 already in the store, 5 failed" in proc.stdout
+    assert "5 trial(s) failed" in proc.stderr and "failures.csv" in proc.stderr
     trials = _trials(db).set_index(["workload", "mode"])
     assert trials.loc[("raises_when_deterministic", "default"), "status"] == "ok"
     failed = trials.loc[("raises_when_deterministic", "deterministic")]
@@ -90,7 +92,8 @@ def test_failing_and_hanging_trials_are_stored_and_the_sweep_goes_on(db):
     assert "does not have a deterministic implementation" in failed["error"]
     assert (trials.loc["hangs", "status"] == "timeout").all()
     assert trials.loc[("crashes", "default"), "status"] == "failed"
-    assert "SIGABRT" in trials.loc[("crashes", "default"), "error"]
+    crashed = trials.loc[("crashes", "default"), "error"]
+    assert "killed by SIGABRT" in crashed and crashed.endswith("Fatal Python error: Aborted")
     assert (trials.loc["mlp", "status"] == "ok").all()
 
 

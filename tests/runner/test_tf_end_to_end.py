@@ -94,7 +94,8 @@ def test_an_op_that_refuses_determinism_is_a_failed_trial_naming_it(db):
         str(db),
         plugins=True,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert "1 failed" in proc.stdout
     trials = _trials(db).set_index("mode")
     assert trials.loc["default", "status"] == "ok"
     failed = trials.loc["deterministic"]

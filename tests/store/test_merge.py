@@ -9,8 +9,9 @@ from conftest import run_cli
 from nnr_profile.core.errors import NnrError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import TrialResult, TrialSpec
-from nnr_profile.store.database import SCHEMA_VERSION, Store
+from nnr_profile.store.database import Store
 from nnr_profile.store.merge import merge_stores, open_results
+from nnr_profile.store.schema import SCHEMA_VERSION
 
 
 def _result(repeat, times=(1.0, 2.0, 3.0), status="ok"):
@@ -127,7 +128,7 @@ def test_a_store_of_another_schema_version_is_refused_and_the_target_untouched(t
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database" * 100)
-    with pytest.raises(NnrError, match="not an nnr-profile results store"):
+    with pytest.raises(NnrError, match="not an nnr-profile store"):
         merge_stores([junk], tmp_path / "t.db")
     with pytest.raises(NnrError, match="no results store"):
         merge_stores([tmp_path / "absent.db"], tmp_path / "t.db")
@@ -166,3 +167,58 @@ def test_merge_cli_unions_stores_and_refuses_bad_versions_in_one_line(tmp_path):
     assert _digest(out) == before
     help_text = run_cli("merge", "--help").stdout
     assert "Example" in help_text
+
+
+def test_a_newer_failed_run_never_replaces_a_successful_one_and_is_named(tmp_path):
+    good = _store(tmp_path / "good.db", [_result(0), _result(1)], "2025-01-01T00:00:00.000Z")
+    failed = _store(
+        tmp_path / "failed.db",
+        [_result(0, times=(), status="failed"), _result(2, times=(), status="failed")],
+        "2025-06-01T00:00:00.000Z",
+    )
+    outcome = merge_stores([good, failed], tmp_path / "t.db")
+    rows = _rows(tmp_path / "t.db", "SELECT repeat, status FROM trials ORDER BY repeat")
+    assert rows == [(0, "ok"), (1, "ok"), (2, "failed")]
+    assert _rows(tmp_path / "t.db", "SELECT COUNT(*) FROM iterations") == [(6,)]
+    assert outcome.kept_successful == {"trials": ["mlp torch default cpu repeat 0"]}
+    assert "1 successful kept over a newer failure" in outcome.summary()
+    assert outcome.kept_lines() == [
+        "kept 1 successful trials row(s) where a source had a newer failed run: "
+        "mlp torch default cpu repeat 0"
+    ]
+    older_good = _store(tmp_path / "older.db", [_result(2)], "2024-01-01T00:00:00.000Z")
+    again = merge_stores([older_good], tmp_path / "t.db")
+    assert again.replaced == {"trials": 1}
+    assert _rows(tmp_path / "t.db", "SELECT status FROM trials WHERE repeat = 2") == [("ok",)]
+
+
+def test_a_failed_rerun_does_not_replace_a_stored_success(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        first = store.record(_result(0, times=(4.0, 4.0, 4.0)))
+        assert store.record(_result(0, times=(), status="failed")) == first
+        assert list(store.iterations()["time_ms"]) == [4.0] * 3
+
+
+def test_table_and_column_names_with_quotes_merge(tmp_path):
+    extra = """
+        CREATE TABLE "odd""name" (id INTEGER PRIMARY KEY, "key""col" TEXT UNIQUE,
+                                  "val ue" TEXT, finished_at TEXT);
+        CREATE TABLE "odd""child" (parent INTEGER REFERENCES "odd""name"(id), "x]" TEXT);
+    """
+    paths = []
+    for name, stamp in (("a", "2025-01"), ("b", "2025-02")):
+        path = tmp_path / f"{name}.db"
+        Store(path).close()
+        with sqlite3.connect(path) as conn:
+            conn.executescript(extra)
+            conn.execute("""INSERT INTO "odd""name" VALUES (3, 'k', ?, ?)""", (name, stamp))
+            conn.execute("""INSERT INTO "odd""child" VALUES (3, ?)""", (name,))
+        paths.append(path)
+    target = tmp_path / "t.db"
+    Store(target).close()
+    with sqlite3.connect(target) as conn:
+        conn.executescript(extra)
+    outcome = merge_stores(paths, target)
+    assert outcome.added['odd"name'] == 1 and outcome.replaced['odd"name'] == 1
+    assert _rows(target, """SELECT "val ue" FROM "odd""name\"""") == [("b",)]
+    assert _rows(target, """SELECT "x]" FROM "odd""child\"""") == [("b",)]

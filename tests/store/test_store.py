@@ -69,10 +69,34 @@ def test_missing_store_is_a_clear_error(tmp_path):
 def test_corrupt_or_foreign_file_is_a_clear_error(tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(NnrError, match="not a readable nnr-profile store"):
+    with pytest.raises(NnrError, match="not an nnr-profile store"):
         Store(junk)
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE x (y)").connection.commit()
-    with pytest.raises(NnrError, match="schema version none"):
+    with pytest.raises(NnrError, match=r"not an nnr-profile store \(it has no schema version"):
         Store(other, create=False)
     assert junk.read_bytes().startswith(b"not a database")
+
+
+def test_hand_edited_values_load_without_crashing(db):
+    with Store(db) as store:
+        store.record(_result())
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE iterations SET time_ms = 'abc' WHERE iteration = 0")
+        conn.execute("UPDATE iterations SET time_ms = -5 WHERE iteration = 1")
+        conn.execute("UPDATE environments SET data = '{broken'")
+        conn.execute("UPDATE meta SET value = '1'")
+    with Store(db, create=False) as store:
+        assert list(store.iterations()["time_ms"]) == ["abc", -5.0, 3.0]
+        assert store.environment(store.trials().loc[0, "environment_id"]) == {}
+
+
+def test_reading_opens_read_only_and_a_store_below_a_file_is_a_clear_error(db, tmp_path):
+    with Store(db) as store:
+        store.record(_result())
+    with Store(db, create=False) as store, pytest.raises(NnrError, match="opened read-only"):
+        store.record(_result(repeat=1))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(NnrError, match="cannot create the store"):
+        Store(blocker / "nnr.db")

@@ -6,9 +6,11 @@ import pytest
 from conftest import run_cli
 
 from nnr_profile.core.errors import UsageError
+from nnr_profile.reports.bootstrap import bootstrap_mean_ci, bootstrap_pairwise_ci
 from nnr_profile.reports.variability import (
     GROUP_COLUMNS,
     churn,
+    display_variability,
     pairwise_disagreement,
     pairwise_l2,
     per_class_std,
@@ -93,6 +95,52 @@ def test_variability_table_columns_and_failed_replicas():
     assert row["acc_std"] == 0 and row["churn"] == 0 and row["l2_mean"] == 0
 
 
+def test_bootstrap_mean_interval_covers_the_true_mean_at_about_its_level():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(200):
+        low, high = bootstrap_mean_ci(rng.normal(0.9, 0.01, size=10), resamples=500)
+        hits += low <= 0.9 <= high
+    assert 0.85 <= hits / 200 <= 0.99  # percentile bootstrap at n=10 covers a little under 95 %
+    assert bootstrap_mean_ci(np.array([0.5, 0.5, 0.5])) == (0.5, 0.5)
+    assert all(np.isnan(bootstrap_mean_ci(np.array([0.5]))))
+
+
+def test_bootstrap_pairwise_interval_never_pairs_a_replica_with_itself():
+    ones = 1.0 - np.eye(4)  # every pair of distinct replicas differs by 1
+    assert bootstrap_pairwise_ci(ones) == (1.0, 1.0)
+    assert all(np.isnan(bootstrap_pairwise_ci(1.0 - np.eye(2))))  # one pair: no interval
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.1, 0.3, size=(6, 6))
+    matrix = np.triu(values, 1) + np.triu(values, 1).T
+    low, high = bootstrap_pairwise_ci(matrix)
+    pairs = matrix[np.triu_indices(6, 1)]
+    assert pairs.min() <= low < pairs.mean() < high <= pairs.max()
+
+
+def test_variability_table_bounds_accuracy_churn_and_distance_over_replicas():
+    base = dict.fromkeys(GROUP_COLUMNS, "x")
+    accuracy = [0.5, 0.75, 1.0, 0.75]
+    replicas = pd.DataFrame(
+        [
+            {**base, "id": i, "setting": "algo", "status": "ok", "test_accuracy": a}
+            for i, a in enumerate(accuracy)
+        ]
+    )
+    preds = _predictions({0: [0, 0, 0, 1], 1: [0, 1, 0, 0], 2: [0, 1, 0, 1], 3: [1, 1, 0, 1]})
+    weights = {i: np.full(3, i, np.float32) for i in range(4)}
+    row = variability_table(replicas, preds, weights).iloc[0]
+    assert row["acc_ci_low"] < row["acc_mean"] < row["acc_ci_high"]
+    assert row["acc_ci_low"] >= 0.5 and row["acc_ci_high"] <= 1.0
+    assert row["churn_ci_low"] <= row["churn"] <= row["churn_ci_high"]
+    assert row["l2_ci_low"] <= row["l2_mean"] <= row["l2_ci_high"]
+    shown = display_variability(variability_table(replicas, preds, weights)).iloc[0]
+    assert (
+        shown["acc 95% CI (%)"]
+        == f"[{100 * row['acc_ci_low']:.2f}, {100 * row['acc_ci_high']:.2f}]"
+    )
+
+
 def test_settings_and_seeds():
     with pytest.raises(UsageError, match="unknown noise setting"):
         parse_settings("algo,noise")
@@ -142,6 +190,11 @@ def test_variability_on_digits_control_is_exactly_repeatable(db, tmp_path):
     assert control["replicas"] == 3 and free["replicas"] == 3
     assert control["acc_std"] == 0 and control["churn"] == 0 and control["l2_mean"] == 0
     assert free["churn"] > 0 and free["l2_mean"] > 0
+    assert control["acc_ci_low"] == control["acc_ci_high"] == control["acc_mean"]
+    assert control["churn_ci_low"] == control["churn_ci_high"] == 0
+    assert free["churn_ci_low"] <= free["churn"] <= free["churn_ci_high"]
+    assert free["l2_ci_low"] <= free["l2_mean"] <= free["l2_ci_high"]
+    assert "acc 95% CI (%)" in proc.stdout
     per_class = pd.read_csv(out / "per_class.csv")
     assert set(per_class["label"]) == set(range(10))
     for name in ("variability_accuracy.png", "per_class_std.png", "per_class_std.pdf"):

@@ -169,4 +169,4 @@ def test_verify_exits_1_and_lists_ops_when_deterministic_mode_does_not_reproduce
 def test_verify_rejects_one_run():
     proc = run_cli("verify", "--model", "mlp", "--gpu", "cpu", "--runs", "1")
     assert proc.returncode == 2
-    assert "--runs must be at least 2" in proc.stderr
+    assert "'--runs': must be a whole number of at least 2, not 1" in proc.stderr

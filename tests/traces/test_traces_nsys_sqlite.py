@@ -110,3 +110,18 @@ def test_corrupt_pages_are_a_clear_error(tmp_path) -> None:
     bad.write_bytes(bytes(data))
     with pytest.raises(TraceError):
         read_kernels(bad)
+
+
+@pytest.mark.parametrize("end", ["start - 5", "'soon'"])
+def test_bad_kernel_times_name_the_kernel(tmp_path, end: str) -> None:
+    path = tmp_path / "edited.sqlite"
+    shutil.copy(fixture("nsys_sqlite/pipit_saxpy_a100_nsys2022.2.1.sqlite"), path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            f'UPDATE CUPTI_ACTIVITY_KIND_KERNEL SET "end" = {end} '
+            "WHERE rowid = (SELECT MIN(rowid) FROM CUPTI_ACTIVITY_KIND_KERNEL)"
+        )
+    conn.close()
+    for reader in (read_kernels, kernel_stats):
+        with pytest.raises(TraceError, match=r"edited\.sqlite: kernel '.*saxpy.*' in CUPTI_"):
+            reader(path)

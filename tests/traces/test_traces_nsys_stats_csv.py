@@ -47,3 +47,13 @@ def test_old_gpukernsum_header(tmp_path) -> None:
     df = read_kernels(path)
     assert df["total_ns"].tolist() == [3000, 1000]
     assert df["min_ns"].tolist() == [900, 1000]
+
+
+def test_negative_total_time_names_the_kernel(tmp_path) -> None:
+    path = tmp_path / "neg.csv"
+    path.write_text(
+        "Time (%),Total Time (ns),Instances,Avg (ns),Med (ns),Min (ns),Max (ns),StdDev (ns),Name\n"
+        '75.0,-3000,3,1000.0,1000.0,900,1100,100.0,"gemm(int)"\n'
+    )
+    with pytest.raises(TraceError, match=r"neg\.csv: kernel 'gemm\(int\)' has a negative Total"):
+        read_kernels(path)

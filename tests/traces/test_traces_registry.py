@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import pandas as pd
@@ -12,11 +14,27 @@ from nnr_profile.core.errors import TraceError
 from nnr_profile.traces import (
     DIFF_COLUMNS,
     READERS,
+    SUMMARY_COLUMNS,
+    Probe,
+    TraceReader,
+    detect_format,
     diff_kernels,
     read_kernels,
+    register_reader,
     summarize_kernels,
     summarize_trace,
+    trace_summary,
 )
+from nnr_profile.traces.render import render
+from nnr_profile.traces.schema import KernelStats, TraceSummary
+
+SAMPLES = {
+    "nsys-sqlite": "nsys_sqlite/pipit_saxpy_a100_nsys2022.2.1.sqlite",
+    "nvprof-sqlite": "nvprof/profiling-lm_pytorch_lm_v100_net.sql",
+    "nvprof-csv": "nvprof/cuda_timeline_gtx950_gpu_trace.csv",
+    "nsys-stats-csv": "nsys_stats_csv/llm-bench_vllm_qwen2.5-7b_a100_cuda_gpu_kern_sum.csv",
+    "kineto": "kineto/hta_triton_example.json.gz",
+}
 
 
 def test_registry_names() -> None:
@@ -28,6 +46,56 @@ def test_registry_names() -> None:
         "kineto",
         "tf-xplane",
     }
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_each_reader_sniffs_its_own_format_only(name: str) -> None:
+    probe = Probe(fixture(SAMPLES[name]))
+    claims = {reader.name for reader in READERS.values() if reader.sniff(probe)}
+    assert claims == {name} or (name == "nvprof-csv" and claims == {name, "nsys-stats-csv"})
+    assert detect_format(probe.path) == name
+
+
+@pytest.mark.parametrize("forced", ["nvprof-csv", "nsys-stats-csv", "nsys-sqlite", "tf-xplane"])
+def test_forced_format_that_the_content_contradicts(forced: str) -> None:
+    path = fixture("kineto/hta_triton_example.json.gz")
+    with pytest.raises(TraceError, match=f"is not in the {forced} format .*looks like kineto"):
+        read_kernels(path, fmt=forced)
+
+
+def test_a_new_format_is_one_registration(tmp_path) -> None:
+    def sniff(probe: Probe) -> bool:
+        return probe.text is not None and probe.text.startswith("KERNELS v1")
+
+    def summarize(path) -> TraceSummary:
+        name, calls, total = path.read_text().splitlines()[1].split(";")
+        return TraceSummary([KernelStats(name, name, int(calls), int(total), 0, 0)], ("toy",))
+
+    reader = TraceReader("toy", "a toy format", lambda p: None, summarize, sniff, priority=1)
+    register_reader(reader)
+    try:
+        path = tmp_path / "run.toy"
+        path.write_text("KERNELS v1\ngemm;3;300\n")
+        assert detect_format(path) == "toy"
+        assert trace_summary(path).stats[0].total_ns == 300
+    finally:
+        del READERS["toy"]
+
+
+def test_writers_escape_hostile_names() -> None:
+    rows = [
+        KernelStats(name, name, 1, 10, 10, 10).as_row()
+        for name in ("a|b\nc", "=HYPERLINK(1)", "\rx", "-1+2", "@sum")
+    ]
+    markdown = render(rows, SUMMARY_COLUMNS, "markdown")
+    lines = markdown.splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert all(line.count(" | ") == len(SUMMARY_COLUMNS) - 1 for line in lines[2:])
+    assert "a\\|b c" in lines[2]
+    text = render(rows, SUMMARY_COLUMNS, "csv")
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in parsed] == ["a|b\nc", "'=HYPERLINK(1)", "'\rx", "'-1+2", "'@sum"]
+    assert parsed[0]["total_ns"] == "10"
 
 
 def test_detection_uses_content_not_extension(tmp_path) -> None:
@@ -67,8 +135,15 @@ def test_unknown_format_name() -> None:
 
 
 def test_wrong_explicit_format_is_a_trace_error() -> None:
-    with pytest.raises(TraceError):
+    with pytest.raises(TraceError, match="looks like nvprof-csv"):
         read_kernels(fixture("nvprof/cuda_timeline_gtx950_gpu_trace.csv"), fmt="nsys-sqlite")
+
+
+def test_csv_reader_on_binary_content_says_so(tmp_path) -> None:
+    path = tmp_path / "blob.csv"
+    path.write_bytes(b"\x00\x01garbage" * 10)
+    with pytest.raises(TraceError, match="is binary, not an nvprof CSV file"):
+        read_kernels(path, fmt="nvprof-csv")
 
 
 def test_diff_on_hta_pair_sums_exactly() -> None:

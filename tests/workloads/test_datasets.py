@@ -32,7 +32,7 @@ def test_missing_files_say_where_to_put_them(tmp_path, name, hint):
 
 
 def test_no_data_dir_and_unknown_names():
-    with pytest.raises(UsageError, match="needs --data-dir"):
+    with pytest.raises(UsageError, match="data_dir is needed for dataset"):
         load_dataset("mnist")
     with pytest.raises(UsageError, match="unknown dataset"):
         dataset_info("imagenet")
@@ -70,7 +70,7 @@ def test_celeba_reads_its_cache_and_other_targets(celeba_dir):
 def test_celeba_problems_are_clear(tmp_path, celeba_dir):
     with pytest.raises(UsageError, match=r"no attribute 'Blonde'.*Blond_Hair"):
         dataset_info("celeba:Blonde")
-    with pytest.raises(UsageError, match="needs --data-dir"):
+    with pytest.raises(UsageError, match="data_dir is needed for dataset"):
         load_dataset("celeba")
     with pytest.raises(NnrError, match=r"list_attr_celeba\.txt") as info:
         load_dataset("celeba", tmp_path / "empty")

@@ -35,7 +35,10 @@ STUDY_TF = [
     "efficientnet_b0",
     "efficientnet_b1",
     "efficientnet_b2",
+    "efficientnet_b3",
     "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
     "efficientnet_b7",
 ]
 TWINS = ["smallcnn", "mediumcnn", "resnet18", "lenet", "mlp", "embedding_lm", "calibrate"]
@@ -80,9 +83,13 @@ def test_small_models_mirror_their_torch_twins(name):
 @pytest.mark.parametrize(
     ("name", "bad", "message"),
     [
-        ("mediumcnn", {"kernel": 4}, "kernel must be 1, 3, 5 or 7"),
-        ("mlp", {"norm": "group"}, "norm must be none"),
-        ("calibrate", {"overhead": 0.33}, "whole non-negative number of layers"),
+        ("mediumcnn", {"kernel": 4}, "kernel must be one of 1, 3, 5, 7"),
+        ("mlp", {"norm": "group"}, "norm must be one of none, batch, layer"),
+        ("mlp", {"dropout": 1.5}, "dropout must be a finite number of at least 0 and below 1"),
+        ("lenet", {"conv_dropout": "abc"}, "conv_dropout must be a finite number"),
+        ("embedding_lm", {"heads": 3}, r"heads must divide d_model \(128\), not 3"),
+        ("calibrate", {"overhead": -0.1}, "overhead must be a finite number of at least 0"),
+        ("calibrate", {"layers": 0}, "layers must be a whole number of at least 1, not 0"),
     ],
 )
 def test_twins_reject_the_same_arguments(name, bad, message):
@@ -136,8 +143,36 @@ def test_small_tf_workloads_train_one_step_on_the_cpu(probe):
 
 @needs_tf
 @pytest.mark.slow
-def test_calibrate_adds_the_injected_share_of_layers(probe):
-    assert probe["calibrate_layers"] == {"default": 20, "deterministic": 25}
+def test_efficientnet_b3_b5_b6_train_one_step_at_a_tiny_size(probe):
+    assert [s["name"] for s in probe["new_models"]] == [
+        "efficientnet_b3",
+        "efficientnet_b5",
+        "efficientnet_b6",
+    ]
+    assert all(s["finite"] and s["changed"] for s in probe["new_models"]), probe["new_models"]
+
+
+@needs_tf
+@pytest.mark.slow
+def test_keras_only_models_have_the_parameter_count_of_their_timm_twins(probe):
+    from test_torch_workloads import KERAS_TRAINABLE
+
+    assert probe["trainable"] == KERAS_TRAINABLE
+
+
+@needs_tf
+@pytest.mark.slow
+def test_calibrate_modes_differ_only_by_the_work_sized_after_warm_up(probe):
+    default, deterministic = probe["calibrate"]["default"], probe["calibrate"]["deterministic"]
+    assert default["status"] == deterministic["status"] == "ok", default["error"]
+    assert default["dense"] == deterministic["dense"] == 2
+    assert default["weights"] == deterministic["weights"] == 4  # the injector adds no weights
+    assert default["losses"] == deterministic["losses"]
+    assert default["hash"] == deterministic["hash"]
+    assert default["injected"]["units"] == 0 and default["injected"]["sized_pct"] == 50
+    sized = deterministic["injected"]
+    assert sized["target_pct"] == 50 and sized["units"] > 0
+    assert 0.25 < sized["units"] * sized["unit_ms"] / sized["step_ms"] < 1.0
 
 
 @needs_tf

@@ -48,19 +48,50 @@ def one_step(name: str, args: dict, side: int | None) -> dict:
     return {"finite": math.isfinite(loss), "changed": session.weights_hash() != before}
 
 
-def calibrate_layers() -> dict[str, int]:
-    """Dense layers in calibrate at overhead 0.25, per mode."""
+def calibrate_modes() -> dict[str, dict]:
+    """A tiny calibrate trial at overhead 0.5 per mode: Dense layers, injection, losses, hash."""
     import keras
 
-    workload = get_workload("tf", "calibrate")
-    adapter = get_adapter("tf")
-    args = workload.validate({"overhead": 0.25}, None)
-    sizes = {}
+    results = {}
     for mode in ("default", "deterministic"):
-        adapter.seed(0)
-        session = adapter.prepare(workload, args, MODES[mode], 2, workload.input_shape, "cpu")
-        sizes[mode] = sum(isinstance(x, keras.layers.Dense) for x in session.model.layers)
-    return sizes
+        spec = TrialSpec(
+            "tf",
+            "calibrate",
+            MODES[mode],
+            batch_size=8,
+            warmup=1,
+            iterations=3,
+            workload_args={"overhead": 0.5, "layers": 2},
+        )
+        result = run_trial(spec)
+        workload = get_workload("tf", "calibrate")
+        args = workload.validate(spec.workload_args, None)
+        session = get_adapter("tf").prepare(
+            workload, args, MODES[mode], 2, workload.input_shape, "cpu"
+        )
+        results[mode] = {
+            "status": result.status,
+            "error": result.error,
+            "dense": sum(isinstance(x, keras.layers.Dense) for x in session.model.layers),
+            "weights": len(session.model.weights),
+            "injected": result.knobs_applied.get("injected_work"),
+            "losses": result.losses,
+            "hash": result.weights_hash,
+        }
+    return results
+
+
+NEW_MODELS = ["efficientnet_b3", "efficientnet_b5", "efficientnet_b6"]
+TIMM_TWINS = ["xception", "mobilenet"]
+
+
+def trainable_parameters(name: str) -> int:
+    """Trainable parameters of the TF workload at its default shape, 1000 classes."""
+    from nnr_profile.workloads.registry import BuildContext
+
+    workload = get_workload("tf", name)
+    model = workload.builder(BuildContext({}, "default", workload.input_shape, 1000))
+    return sum(int(v.numpy().size) for v in model.trainable_variables)
 
 
 def repeat_trials() -> dict:
@@ -105,7 +136,9 @@ def main() -> int:
             c for c, _, _ in KERAS_APPLICATIONS.values() if not hasattr(keras.applications, c)
         ],
         "steps": [{"name": n, "args": a, **one_step(n, a, side)} for n, a, side in SMALL_CASES],
-        "calibrate_layers": calibrate_layers(),
+        "new_models": [{"name": n, **one_step(n, {}, 32)} for n in NEW_MODELS],
+        "trainable": {n: trainable_parameters(n) for n in TIMM_TWINS},
+        "calibrate": calibrate_modes(),
         "repeats": repeat_trials(),
         "gpu_refusal": gpu_refusal(),
         "environment": get_adapter("tf").environment(),

@@ -1,19 +1,15 @@
-"""Cluster fan-out: a sweep submitted through submitit, one task per pending trial cell.
+"""What the submitit launchers (`slurm`, `submitit-local`) share: submit, wait, read shards.
 
-`--launcher slurm` submits one Slurm job array whose tasks each own one GPU;
-`--launcher submitit-local` runs the same tasks through submitit's local executor on this
-machine (for tests and for trying the path without Slurm; tasks on one device take turns). Every
-task runs its cell with `spawn_trial` (its own process, the trial timeout) and records it as a
-shard, `<results-dir>/shards/<cell_key>.db` (see `reports.shards`); the submitting process waits
-and merges the shards into --db, or returns at once with the job ids (`--no-wait`).
+Each pending cell becomes one task (one Slurm array task, or one local process). A task runs
+its cell with `spawn_trial` and records it as a shard, `<results-dir>/shards/<cell_key>.db`
+(see `store.shards`); the submitting process polls the tasks' states, reads each finished
+task's shard and merges the shard folder into --db, or returns at once (`--no-wait`).
 
-GPU pinning on Slurm: cells are planned on "the task's GPU" (`gpu_index` 0, `host`
-`slurm:<partition>[/<constraint>]`, so sweeps on different partitions are different cells).
-On the node the task finds the GPU Slurm gave it from CUDA_VISIBLE_DEVICES (a UUID, or an index
-that is the NVML/PCI index when the node's other GPUs are visible, or the first GPU NVML sees
-when Slurm confines the task to its own GPUs) and runs the trial on that NVML index. The shard
-keeps the planned cell (so resume finds it); the trial's environment fingerprint records the
-GPU that really ran it (index, UUID, name, architecture).
+Results come back through the shards only: submitit's `*_result.pkl` files are never
+unpickled here. A task that ends without a new shard (cancelled, killed, out of memory) is
+recorded as a failed trial naming its log, unless its cell already has a successful shard.
+The task side still unpickles its own `*_submitted.pkl`, so the results folder and its
+`submitit/` folder must not be writable by other users (checked before submitting).
 
 Resume: cells with a successful trial in --db or in a shard are skipped (unless `force`).
 """
@@ -21,381 +17,323 @@ Resume: cells with a successful trial in --db or in a shard are skipped (unless 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
-import shutil
-import sqlite3
+import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from abc import abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnr_profile.core.errors import NnrError, UsageError
+from nnr_profile.core.errors import NnrError, ParameterError
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
-from nnr_profile.runner.sweep import (
-    CPU,
-    DeviceChoice,
-    SweepOutcome,
-    SweepSpec,
-    plan_sweep,
-    resolve_devices,
-)
+from nnr_profile.runner.launchers.base import Launcher, Progress
+from nnr_profile.runner.launchers.tasks import CellTask, run_cell_task
+from nnr_profile.runner.sweep import SweepOutcome, SweepSpec, plan_sweep
 
-LAUNCHERS = ("local", "slurm", "submitit-local")
-SLURM_MARGIN_MIN = 10
-"""Minutes a Slurm task gets beyond the trial timeout (start-up, imports, writing the shard)."""
-LOCAL_MAX_MIN = 7 * 24 * 60
-POLL_S = {"slurm": 15.0, "submitit-local": 0.5}
+POLL_MIN_S = 1.0
+POLL_MAX_S = 15.0
+"""Polls start every second and slow down to every 15 s as a sweep runs longer."""
+
+Stamp = tuple[int, int]
 
 
 @dataclass(frozen=True)
-class LaunchConfig:
-    """Where a sweep's trials run (`launcher`) and the cluster options, checked together."""
+class ClusterConfig:
+    """Options every submitit launcher takes: devices, shared results folder, waiting."""
 
-    launcher: str = "local"
     gpu: str = "all"
-    partition: str | None = None
-    constraint: str | None = None
-    gpus_per_node: int | None = None
     results_dir: str | Path | None = None
-    wait: bool = True
-    task_python: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.launcher not in LAUNCHERS:
-            raise UsageError(f"unknown --launcher {self.launcher!r}: use {', '.join(LAUNCHERS)}")
-        slurm_only = {
-            "--partition": self.partition,
-            "--constraint": self.constraint,
-            "--gpus-per-node": self.gpus_per_node,
-            "--task-python": self.task_python,
-        }
-        given = [name for name, value in slurm_only.items() if value is not None]
-        if self.launcher != "slurm" and given:
-            raise UsageError(
-                f"{', '.join(given)} only applies to --launcher slurm, not {self.launcher}"
-            )
-        if self.launcher == "local":
-            flags = (("--results-dir", self.results_dir), ("--no-wait", not self.wait))
-            extra = [name for name, value in flags if value]
-            if extra:
-                raise UsageError(
-                    f"{', '.join(extra)} only applies to --launcher slurm or submitit-local"
-                )
-        if self.launcher != "slurm":
-            return
-        if not self.partition:
-            raise UsageError(
-                "--launcher slurm needs --partition (see 'sinfo -s' for the partitions)"
-            )
-        if self.gpus_per_node is not None and self.gpus_per_node < 1:
-            raise UsageError(f"--gpus-per-node must be at least 1, not {self.gpus_per_node}")
-        gpu = self.gpu.strip().lower()
-        if gpu == "cpu" and self.gpus_per_node is not None:
-            raise UsageError(
-                "--gpus-per-node reserves GPUs but --gpu cpu runs on the CPU: drop one"
-            )
-        if gpu not in ("all", "cpu"):
-            raise UsageError(
-                f"--gpu {self.gpu} names GPUs of this machine; with --launcher slurm each task "
-                "runs on the GPU Slurm gives it: use --gpu all (the default) or --gpu cpu"
-            )
-
-    @property
-    def is_cluster(self) -> bool:
-        """True when trials go through submitit (slurm or submitit-local)."""
-        return self.launcher != "local"
-
-    @property
-    def on_cpu(self) -> bool:
-        """True when the trials run on the CPU (--gpu cpu)."""
-        return self.gpu.strip().lower() == "cpu"
-
-    def devices(self) -> DeviceChoice:
-        """The sweep's device axis: this machine's devices, or on Slurm the task's one GPU."""
-        if self.launcher != "slurm":
-            return resolve_devices(self.gpu)
-        return DeviceChoice((CPU,) if self.on_cpu else (0,))
+    no_wait: bool = False
 
     def folder(self, db: str | Path) -> Path:
-        """The shared results folder: --results-dir, or the folder of --db."""
+        """The shared results folder: `results_dir`, or the folder of `db`."""
         return Path(self.results_dir) if self.results_dir else Path(db).resolve().parent
 
 
 @dataclass(frozen=True)
-class CellTask:
-    """What one array task runs: a cell, where its shard goes, and how to pick its device."""
+class Task:
+    """A submitted task: its job id, its cell, its log and the cell's shard before it ran."""
 
+    job_id: str
     cell: TrialSpec
-    shard_dir: str
-    timeout_s: float | None
-    pin_allocated_gpu: bool = False
-    lock_dir: str | None = None
-    artifact_dir: str | None = None
-
-
-def run_cell_task(task: CellTask) -> dict[str, Any]:
-    """Array-task entry point: run the cell in its own process, write its shard, return status."""
-    from nnr_profile.runner.process import spawn_trial
-    from nnr_profile.store.shards import write_shard
-
-    cell = task.cell
-    try:
-        run_spec = cell
-        if task.pin_allocated_gpu and cell.gpu_index is not None:
-            run_spec = replace(cell, gpu_index=allocated_gpu())
-        with _device_lock(task.lock_dir, cell.device_label):
-            artifacts = Path(task.artifact_dir) if task.artifact_dir else None
-            result = spawn_trial(run_spec, timeout_s=task.timeout_s, artifact_dir=artifacts)
-    except NnrError as exc:
-        result = TrialResult(spec=cell, status=STATUS_FAILED, error=str(exc))
-    result.spec = cell
-    write_shard(result, task.shard_dir)
-    return {"status": result.status, "error": result.error}
-
-
-def allocated_gpu(
-    env: Mapping[str, str] | None = None, gpus: Sequence[dict[str, Any]] | None = None
-) -> int:
-    """NVML index of the first GPU Slurm gave this task (from CUDA_VISIBLE_DEVICES)."""
-    from nnr_profile.collectors.nvml import list_gpus
-
-    env = os.environ if env is None else env
-    gpus = list_gpus() if gpus is None else list(gpus)
-    text = env.get("CUDA_VISIBLE_DEVICES", "")
-    entries = [e.strip() for e in text.split(",") if e.strip()]
-    if not gpus:
-        raise NnrError(
-            f"this task sees no NVIDIA GPU (CUDA_VISIBLE_DEVICES={text!r}): pick a GPU "
-            "--partition, or run on the CPU with --gpu cpu"
-        )
-    if not entries:
-        return int(gpus[0]["index"])
-    first = entries[0]
-    if not first.isdigit():
-        for gpu in gpus:
-            if gpu.get("uuid") == first:
-                return int(gpu["index"])
-        raise NnrError(f"CUDA_VISIBLE_DEVICES={text!r} names no GPU that NVML sees on this node")
-    if len(gpus) <= len(entries):
-        return int(gpus[0]["index"])
-    if int(first) not in {g["index"] for g in gpus}:
-        raise NnrError(f"CUDA_VISIBLE_DEVICES={text!r} names no GPU that NVML sees on this node")
-    return int(first)
-
-
-@contextlib.contextmanager
-def _device_lock(lock_dir: str | None, label: str) -> Iterator[None]:
-    """Hold `<lock_dir>/<label>.lock` so tasks sharing one device on one machine take turns."""
-    if lock_dir is None:
-        yield
-        return
-    Path(lock_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(lock_dir) / f"{label}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    log: Path
+    stamp: Stamp | None = None
 
 
 @dataclass
 class Submission:
-    """A submitted sweep: the submitit jobs and their cells, the cells skipped, the shard folder."""
+    """A submitted sweep: new tasks, tasks of an earlier run still running, cells skipped."""
 
-    launcher: str
     shard_dir: Path
-    jobs: list[Any] = field(default_factory=list)
-    cells: list[TrialSpec] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    adopted: list[Task] = field(default_factory=list)
     skipped: list[TrialSpec] = field(default_factory=list)
+    where: str = ""
+    where_adopted: str = ""
+    handles: dict[str, Any] = field(default_factory=dict)
 
     @property
     def job_ids(self) -> list[str]:
-        """Distinct job ids (the array id on Slurm, one process id per task locally)."""
-        ids = [str(job.job_id).split("_")[0] for job in self.jobs]
+        """Distinct job ids (an array id on Slurm, one process id per task locally)."""
+        ids = [task.job_id.split("_")[0] for task in self.adopted + self.tasks]
         return list(dict.fromkeys(ids))
 
     def summary(self) -> str:
-        """One line: what was submitted where, and what was already done."""
-        if not self.jobs:
-            return f"nothing to submit: all {len(self.skipped)} cell(s) already done"
-        where = (
-            f"Slurm job array {', '.join(self.job_ids)}"
-            if self.launcher == "slurm"
-            else "submitit's local executor"
+        """One line: what was submitted where, what was already done, what is awaited."""
+        done = len(self.skipped)
+        if not self.tasks and not self.adopted:
+            return f"nothing to submit: all {done} cell(s) already done"
+        head = (
+            f"submitted {len(self.tasks)} trial(s) to {self.where} ({done} already done)"
+            if self.tasks
+            else f"nothing new to submit ({done} already done)"
         )
-        return (
-            f"submitted {len(self.jobs)} trial(s) to {where} ({len(self.skipped)} already done); "
-            f"shards go to {self.shard_dir}"
-        )
+        if self.adopted:
+            head += (
+                f"; waiting for {len(self.adopted)} trial(s) still running in "
+                f"{self.where_adopted} from an earlier run"
+            )
+        return f"{head}; shards go to {self.shard_dir}"
 
     def next_steps(self, db: str | Path) -> str:
         """What to run once the tasks of a `--no-wait` submission have finished."""
         ids = ", ".join(self.job_ids) or "none"
         return (
             f"job id(s): {ids}. When they have finished: nnr-profile merge {self.shard_dir} "
-            f"--db {db} && nnr-profile report --db {db} (or report --db {self.shard_dir})"
+            f"--db {db} && nnr-profile report --db {db} (or report --db {self.shard_dir}); "
+            "or run the same command again: it waits for them and merges"
         )
 
 
-def submit_sweep(
-    spec: SweepSpec, config: LaunchConfig, db: str | Path, force: bool = False
-) -> Submission:
-    """Submit one task per pending cell of `spec` (cells done in --db or in a shard are skipped)."""
-    folder = config.folder(db)
-    shard_dir = folder / "shards"
-    cells = _cells(spec, config)
-    done = set() if force else done_cells(db, shard_dir)
-    submission = Submission(config.launcher, shard_dir)
-    submission.skipped = [c for c in cells if c.cell_key in done]
-    submission.cells = [c for c in cells if c.cell_key not in done]
-    if not submission.cells:
+class ClusterLauncher(Launcher):
+    """A launcher that submits one submitit task per pending cell and reads their shards."""
+
+    config: ClusterConfig
+    pin_allocated_gpu = False
+    """True where each task finds its GPU from CUDA_VISIBLE_DEVICES (see `tasks`)."""
+    lock_devices = False
+    """True where tasks share this machine's devices and must take turns."""
+    shard_grace_s = 60.0
+    """How long a task that ended normally may take to show its shard (shared-folder caches)."""
+    tasks_outlive_waiting = False
+    """True where tasks keep running when the waiting process stops (a cluster's queue)."""
+
+    @property
+    def waits(self) -> bool:
+        """False with --no-wait: submit, and leave waiting and merging to a later run."""
+        return not self.config.no_wait
+
+    def cells(self, spec: SweepSpec) -> list[TrialSpec]:
+        """The sweep's cells in run order (all devices)."""
+        return [cell for device_cells in plan_sweep(spec).values() for cell in device_cells]
+
+    @abstractmethod
+    def executor(self, folder: Path, spec: SweepSpec, cells: list[TrialSpec]) -> Any:
+        """The submitit executor, its parameters set, for `cells` of `spec`."""
+
+    @abstractmethod
+    def where(self, job_ids: list[str]) -> str:
+        """Where tasks with these job ids run, in words (e.g. 'Slurm job array 42')."""
+
+    @abstractmethod
+    def finished(self, submission: Submission, job_ids: list[str]) -> dict[str, str]:
+        """The end state of each of `job_ids` that has finished (others: not listed)."""
+
+    def live_tasks(self, folder: Path, cells: list[TrialSpec]) -> list[Task]:
+        """Tasks of an earlier submission still queued or running for `cells` (none here)."""
+        return []
+
+    def submitted(self, folder: Path, submission: Submission) -> None:
+        """Note the new tasks of `submission` where a later run can find them (nothing here)."""
+
+    def launch(
+        self,
+        spec: SweepSpec,
+        db: str | Path,
+        force: bool = False,
+        on_progress: Progress | None = None,
+    ) -> SweepOutcome:
+        """Submit the pending cells, wait for every task, merge the shards into `db`."""
+        return self.finish(self.submit(spec, db, force=force), db, on_progress)
+
+    def submit(self, spec: SweepSpec, db: str | Path, force: bool = False) -> Submission:
+        """Submit one task per pending cell; cells of live earlier tasks are awaited instead."""
+        from nnr_profile.store.shards import done_cells, shard_path
+
+        folder = self.config.folder(db)
+        shard_dir = folder / "shards"
+        private_folder(folder / "submitit", folder)
+        cells = self.cells(spec)
+        done = set() if force else done_cells(db, shard_dir)
+        pending = [cell for cell in cells if cell.cell_key not in done]
+        submission = Submission(shard_dir, skipped=[c for c in cells if c.cell_key in done])
+        submission.adopted = self.live_tasks(folder, pending)
+        live = {task.cell.cell_key for task in submission.adopted}
+        todo = [cell for cell in pending if cell.cell_key not in live]
+        if todo:
+            stamps = {c.cell_key: shard_stamp(shard_path(shard_dir, c.cell_key)) for c in todo}
+            executor = self.executor(folder, spec, todo)
+            work = [
+                CellTask(
+                    cell=cell,
+                    shard_dir=str(shard_dir),
+                    timeout_s=spec.timeout_s,
+                    pin_allocated_gpu=self.pin_allocated_gpu,
+                    lock_dir=str(folder / "locks") if self.lock_devices else None,
+                    artifact_dir=str(folder / "traces"),
+                )
+                for cell in todo
+            ]
+            try:
+                jobs = executor.map_array(run_cell_task, work)
+            except (RuntimeError, OSError) as exc:
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                reason = lines[-1].strip() if lines else type(exc).__name__
+                raise NnrError(f"submitting the sweep failed: {reason}") from exc
+            for job, cell in zip(jobs, todo, strict=True):
+                task = Task(str(job.job_id), cell, job.paths.stderr, stamps[cell.cell_key])
+                submission.tasks.append(task)
+                submission.handles[task.job_id] = job
+            self.submitted(folder, submission)
+        submission.where = self.where([t.job_id for t in submission.tasks])
+        submission.where_adopted = self.where([t.job_id for t in submission.adopted])
         return submission
-    per_device: dict[str, int] = {}
-    for cell in submission.cells:
-        per_device[cell.device_label] = per_device.get(cell.device_label, 0) + 1
-    executor = make_executor(config, folder / "submitit", spec.timeout_s, max(per_device.values()))
-    tasks = [
-        CellTask(
-            cell=cell,
-            shard_dir=str(shard_dir),
-            timeout_s=spec.timeout_s,
-            pin_allocated_gpu=config.launcher == "slurm",
-            lock_dir=None if config.launcher == "slurm" else str(folder / "locks"),
-            artifact_dir=str(folder / "traces"),
-        )
-        for cell in submission.cells
-    ]
-    try:
-        submission.jobs = executor.map_array(run_cell_task, tasks)
-    except (RuntimeError, OSError) as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        raise NnrError(
-            f"submitting the sweep failed: {lines[-1] if lines else type(exc).__name__}"
-        ) from exc
-    return submission
 
-
-def wait_for_sweep(
-    submission: Submission,
-    on_progress: Callable[[TrialSpec, TrialResult | None], None] | None = None,
-    poll_s: float | None = None,
-) -> SweepOutcome:
-    """Wait for every task; `on_progress(cell, result)` as in `run_sweep` (None: skipped)."""
-    poll_s = POLL_S.get(submission.launcher, 1.0) if poll_s is None else poll_s
-    outcome = SweepOutcome(skipped=len(submission.skipped))
-    for cell in submission.skipped:
-        if on_progress:
-            on_progress(cell, None)
-    pending = list(zip(submission.jobs, submission.cells, strict=True))
-    while pending:
-        waiting = []
-        for job, cell in pending:
-            if not job.done():
-                waiting.append((job, cell))
-                continue
-            result = _task_result(job, cell)
-            outcome.ran += 1
-            if result.status != STATUS_OK:
-                outcome.failed.append(result)
+    def wait(self, submission: Submission, on_progress: Progress | None = None) -> SweepOutcome:
+        """Wait for every task; `on_progress(cell, result)` as in `run_sweep` (None: skipped)."""
+        outcome = SweepOutcome(skipped=len(submission.skipped))
+        for cell in submission.skipped:
             if on_progress:
-                on_progress(cell, result)
-        pending = waiting
-        if pending:
-            time.sleep(poll_s)
-    return outcome
-
-
-def finish_sweep(
-    submission: Submission,
-    db: str | Path,
-    on_progress: Callable[[TrialSpec, TrialResult | None], None] | None = None,
-) -> SweepOutcome:
-    """Wait for the tasks, then merge every shard of the shard folder into the store `db`."""
-    from nnr_profile.store.merge import merge_stores
-
-    outcome = wait_for_sweep(submission, on_progress)
-    if any(submission.shard_dir.glob("*.db")):
-        merge_stores([submission.shard_dir], db)
-    return outcome
-
-
-def done_cells(db: str | Path, shard_dir: str | Path) -> set[str]:
-    """Cell keys with a successful trial in the store `db` (if it exists) or in a shard."""
-    from nnr_profile.store.merge import read_only
-    from nnr_profile.store.shards import shard_statuses
-
-    done = {key for key, (status, _) in shard_statuses(shard_dir).items() if status == STATUS_OK}
-    if Path(db).exists():
-        conn = read_only(db)
+                on_progress(cell, None)
+        pending = {task.job_id: task for task in submission.adopted + submission.tasks}
+        began = time.monotonic()
+        ended_without_shard: dict[str, float] = {}
         try:
-            rows = conn.execute("SELECT cell_key FROM trials WHERE status = ?", (STATUS_OK,))
-            done |= {row[0] for row in rows}
-        except sqlite3.DatabaseError as exc:
-            raise NnrError(f"{db} is not a readable nnr-profile store: {exc}") from exc
-        finally:
-            conn.close()
-    return done
-
-
-def make_executor(
-    config: LaunchConfig, folder: Path, timeout_s: float | None, cells_per_device: int = 1
-) -> Any:
-    """The submitit executor for `config`: Slurm (AutoExecutor) or submitit's local executor."""
-    import submitit
-
-    if config.launcher == "slurm":
-        missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
-        if missing:
+            while pending:
+                _refresh(submission.shard_dir)
+                for job_id, state in self.finished(submission, list(pending)).items():
+                    task = pending[job_id]
+                    result = _shard_result(task, submission.shard_dir)
+                    if result is None:
+                        first = ended_without_shard.setdefault(job_id, time.monotonic())
+                        waited = time.monotonic() - first
+                        if _may_still_show(state) and waited < self.shard_grace_s:
+                            continue
+                        result = _lost(task, state, submission.shard_dir)
+                    del pending[job_id]
+                    outcome.add(result)
+                    if on_progress:
+                        on_progress(task.cell, result)
+                if pending:
+                    time.sleep(poll_delay(time.monotonic() - began))
+        except KeyboardInterrupt:
+            if not self.tasks_outlive_waiting:
+                raise
             raise NnrError(
-                f"--launcher slurm needs Slurm's {' and '.join(missing)} on PATH: submit from a "
-                "cluster login node, or try the path here with --launcher submitit-local"
+                f"stopped waiting; the tasks ({self.where(list(pending))}) keep running: run the "
+                "same command again to wait for them and merge their results"
+            ) from None
+        return outcome
+
+    def finish(
+        self, submission: Submission, db: str | Path, on_progress: Progress | None = None
+    ) -> SweepOutcome:
+        """Wait for the tasks, then merge every shard of the shard folder into the store `db`."""
+        from nnr_profile.store.merge import merge_stores
+
+        outcome = self.wait(submission, on_progress)
+        if any(submission.shard_dir.glob("*.db")):
+            merge_stores([submission.shard_dir], db)
+        return outcome
+
+
+def poll_delay(elapsed_s: float) -> float:
+    """Seconds to the next poll: 1 s at first, a tenth of the time waited, at most 15 s."""
+    return min(POLL_MAX_S, max(POLL_MIN_S, elapsed_s / 10))
+
+
+def private_folder(folder: Path, parent: Path) -> None:
+    """Create `folder` (mode 700) in `parent`; refuse either when other users may write it.
+
+    Tasks unpickle their work from `folder`: whoever can write there (or rename it away in
+    `parent`) could run code as you. A world-writable `parent` with the sticky bit (/tmp) is
+    safe, as others cannot rename what you own there.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for path, sticky_ok in ((parent, True), (folder, False)):
+        info = path.stat()
+        mode = info.st_mode
+        open_to_others = mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if sticky_ok and mode & stat.S_ISVTX:
+            open_to_others = 0
+        if open_to_others or info.st_uid != os.getuid():
+            raise ParameterError(
+                "results_dir",
+                "{path} is writable by other users (or not yours): tasks load their work "
+                "from it, so another user could run code as you; 'chmod go-w {path}' or "
+                "choose a folder of your own",
+                path=str(path),
             )
-        extra = {"slurm_python": config.task_python} if config.task_python else {}
-        executor = submitit.AutoExecutor(folder=folder / "%A", cluster="slurm", **extra)
-        params: dict[str, Any] = {
-            "name": "nnr-profile",
-            "nodes": 1,
-            "tasks_per_node": 1,
-            "slurm_partition": config.partition,
-        }
-        if timeout_s is not None:
-            params["timeout_min"] = math.ceil(timeout_s / 60) + SLURM_MARGIN_MIN
-        if config.constraint:
-            params["slurm_constraint"] = config.constraint
-        if not config.on_cpu:
-            params["gpus_per_node"] = config.gpus_per_node or 1
-    else:
-        executor = submitit.AutoExecutor(folder=folder, cluster="local")
-        minutes = (
-            LOCAL_MAX_MIN
-            if timeout_s is None
-            else min(LOCAL_MAX_MIN, math.ceil(cells_per_device * (timeout_s + 60) / 60))
-        )
-        params = {"name": "nnr-profile", "timeout_min": minutes}
-    executor.update_parameters(**params)
-    return executor
 
 
-def _cells(spec: SweepSpec, config: LaunchConfig) -> list[TrialSpec]:
-    cells = [cell for device_cells in plan_sweep(spec).values() for cell in device_cells]
-    if config.launcher != "slurm":
-        return cells
-    host = f"slurm:{config.partition}" + (f"/{config.constraint}" if config.constraint else "")
-    return [replace(cell, host=host) for cell in cells]
-
-
-def _task_result(job: Any, cell: TrialSpec) -> TrialResult:
+def shard_stamp(path: Path) -> Stamp | None:
+    """(inode, mtime in ns) of the shard file, None when there is none: tells a new shard."""
     try:
-        answer = job.result()
-    except Exception as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        reason = lines[-1].strip() if lines else type(exc).__name__
-        return TrialResult(
-            spec=cell,
-            status=STATUS_FAILED,
-            error=f"task {job.job_id} ended without a result ({reason}); log: {job.paths.stderr}",
-        )
-    return TrialResult(spec=cell, status=answer["status"], error=answer.get("error"))
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns)
+
+
+def _refresh(folder: Path) -> None:
+    """Make a shared (NFS) folder's listing fresh: touching its attributes revalidates them."""
+    with contextlib.suppress(OSError):
+        folder.chmod(folder.stat().st_mode)
+
+
+def _may_still_show(state: str) -> bool:
+    """True when a task ended normally, so its shard may still be on its way."""
+    return state.upper() in ("COMPLETED", "FINISHED")
+
+
+def _read_shard(path: Path, cell_key: str) -> tuple[str, str | None] | None:
+    """(status, error) of the cell's trial in the shard at `path`; None if it cannot be read."""
+    from nnr_profile.store.database import Store
+
+    try:
+        with Store(path, create=False) as store:
+            return store.cell_statuses().get(cell_key)
+    except NnrError:
+        return None
+
+
+def _shard_result(task: Task, shard_dir: Path) -> TrialResult | None:
+    """The result in the task's shard if the task wrote one (a shard newer than its stamp)."""
+    from nnr_profile.store.shards import shard_path
+
+    path = shard_path(shard_dir, task.cell.cell_key)
+    stamp = shard_stamp(path)
+    found = None if stamp is None or stamp == task.stamp else _read_shard(path, task.cell.cell_key)
+    if found is None:
+        return None
+    return TrialResult(spec=task.cell, status=found[0], error=found[1])
+
+
+def _lost(task: Task, state: str, shard_dir: Path) -> TrialResult:
+    """A failed result for a task that left no shard; stored unless the cell has a good one."""
+    from nnr_profile.store.shards import shard_path, write_shard
+
+    reason = f"task {task.job_id} ended without a result ({state}); log: {task.log}"
+    result = TrialResult(spec=task.cell, status=STATUS_FAILED, error=reason)
+    old = _read_shard(shard_path(shard_dir, task.cell.cell_key), task.cell.cell_key)
+    if old is None or old[0] != STATUS_OK:
+        write_shard(result, shard_dir)
+    return result
+
+
+def task_minutes(timeout_s: float | None, margin_min: int) -> int | None:
+    """Minutes a task may run: the trial timeout rounded up plus `margin_min` (None: no limit)."""
+    return None if timeout_s is None else math.ceil(timeout_s / 60) + margin_min

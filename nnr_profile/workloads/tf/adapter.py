@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
+from nnr_profile.workloads.injection import find_injector, size_injection
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.tf.knobs import apply_tf_mode
 from nnr_profile.workloads.timing import IterationTimer, PerfCounterTimer
@@ -110,6 +111,11 @@ class TfSession:
         except tf.errors.OpError as exc:
             raise op_error(exc) from exc
         return self._last
+
+    def size_injected_work(self) -> dict[str, float]:
+        """After warm-up: size the work the model injects (`calibrate`); {} when it injects none."""
+        injector = find_injector(self.model.layers)
+        return {} if injector is None else size_injection(self, injector)
 
     def loss_value(self, handle: tf.Tensor) -> float:
         """The loss as a float."""
@@ -205,6 +211,7 @@ class TfAdapter:
             "gpus_visible": len(gpus),
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         }
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])

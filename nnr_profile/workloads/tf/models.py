@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from nnr_profile.workloads.checks import (
-    calibrate_extra_layers,
-    check_calibrate,
-    check_mediumcnn,
-    check_mlp,
+    CALIBRATE_ARGS,
+    EMBEDDING_LM_ARGS,
+    LENET_ARGS,
+    MEDIUMCNN_ARGS,
+    MLP_ARGS,
+    SMALLCNN_ARGS,
+    check_embedding_lm,
 )
 from nnr_profile.workloads.registry import BuildContext, register_workload
 
@@ -39,7 +42,10 @@ KERAS_APPLICATIONS: dict[str, tuple[str, int, int]] = {
     "efficientnet_b0": ("EfficientNetB0", 224, 32),
     "efficientnet_b1": ("EfficientNetB1", 224, 32),
     "efficientnet_b2": ("EfficientNetB2", 224, 32),
+    "efficientnet_b3": ("EfficientNetB3", 224, 32),
     "efficientnet_b4": ("EfficientNetB4", 224, 32),
+    "efficientnet_b5": ("EfficientNetB5", 224, 32),
+    "efficientnet_b6": ("EfficientNetB6", 224, 32),
     "efficientnet_b7": ("EfficientNetB7", 224, 32),
 }
 """workload name -> (keras.applications class, default image side, smallest side it accepts)."""
@@ -82,7 +88,7 @@ def _sequential(ctx: BuildContext, *layers: Any) -> Any:
     input_shape=(32, 32, 3),
     num_classes=10,
     min_image_size=4,
-    params={"bn": False},
+    arguments=SMALLCNN_ARGS,
 )
 def build_smallcnn(ctx: BuildContext) -> Any:
     """The study's small CNN: conv3x3 16/32/32 (BatchNorm if bn), GAP, dense 32, dense 10."""
@@ -107,8 +113,7 @@ def build_smallcnn(ctx: BuildContext) -> Any:
     "tf",
     "mediumcnn",
     min_image_size=64,
-    params={"kernel": 3},
-    check_args=check_mediumcnn,
+    arguments=MEDIUMCNN_ARGS,
     **IMAGENET,
 )
 def build_mediumcnn(ctx: BuildContext) -> Any:
@@ -161,7 +166,7 @@ def build_resnet18(ctx: BuildContext) -> Any:
     input_shape=(28, 28, 1),
     num_classes=10,
     min_image_size=28,
-    params={"dropout": 0.0, "conv_dropout": 0.0},
+    arguments=LENET_ARGS,
 )
 def build_lenet(ctx: BuildContext) -> Any:
     """LeNet: conv 20 5x5, maxpool, conv 50 5x5, maxpool, fc 500, fc 10 (dropout options)."""
@@ -187,8 +192,7 @@ def build_lenet(ctx: BuildContext) -> Any:
     input_shape=(784,),
     num_classes=10,
     input_kind="features",
-    params={"norm": "none", "dropout": 0.0},
-    check_args=check_mlp,
+    arguments=MLP_ARGS,
 )
 def build_mlp(ctx: BuildContext) -> Any:
     """MLP 784 -> 392 -> 196 -> 10 with norm=none|batch|layer and dropout."""
@@ -219,7 +223,8 @@ def build_mlp(ctx: BuildContext) -> Any:
     default_batch_size=128,
     optimizer="adam",
     learning_rate=1e-3,
-    params={"d_model": 128, "heads": 4, "layers": 2},
+    arguments=EMBEDDING_LM_ARGS,
+    check_args=check_embedding_lm,
 )
 def build_embedding_lm(ctx: BuildContext) -> Any:
     """Small LM: embedding + post-norm Transformer encoder layers + dense head (as PyTorch's)."""
@@ -271,20 +276,21 @@ def build_keras_mnist_cnn(ctx: BuildContext) -> Any:
     input_shape=(512,),
     num_classes=512,
     input_kind="features",
-    params={"overhead": 0.2, "layers": 20},
+    arguments=CALIBRATE_ARGS,
     applies_knobs=False,
-    check_args=check_calibrate,
 )
 def build_calibrate(ctx: BuildContext) -> Any:
-    """Known truth: `layers` equal Dense layers; deterministic mode adds overhead x layers more.
+    """Known truth in time: `layers` Dense layers; deterministic mode adds `overhead` x step time.
 
-    The TensorFlow twin of torch's calibrate: no determinism knob is set, so the report should
-    recover exactly the injected share of work.
+    The TensorFlow twin of torch's calibrate: extra products sized after warm-up to `overhead`
+    x the measured step time (`nnr_profile.workloads.injection`); no determinism knob is set.
     """
     from keras import layers
 
-    count = int(ctx.args["layers"])
-    if ctx.mode == "deterministic":
-        count += calibrate_extra_layers(dict(ctx.args))
+    from nnr_profile.workloads.injection import calibrate_shares
+    from nnr_profile.workloads.tf.injected import InjectedWork
+
     width = ctx.input_shape[0]
-    return _sequential(ctx, *(layers.Dense(width, activation="relu") for _ in range(count)))
+    body = [layers.Dense(width, activation="relu") for _ in range(int(ctx.args["layers"]))]
+    share, probe_share = calibrate_shares(ctx.args["overhead"], ctx.mode)
+    return _sequential(ctx, *body, InjectedWork(width, share, probe_share))

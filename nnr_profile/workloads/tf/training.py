@@ -238,3 +238,53 @@ def load_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
         chunk = flat[offset : offset + size].reshape(tuple(variable.shape))
         variable.assign(chunk.astype(variable.dtype))
         offset += size
+
+
+def _batchnorm_layers(model: keras.Model) -> list[Any]:
+    """The model's BatchNormalization layers that are called once (their input is known)."""
+    chosen = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            try:
+                layer.input  # noqa: B018 (raises for shared or never-called layers)
+            except (AttributeError, ValueError):
+                continue
+            chosen.append(layer)
+    return chosen
+
+
+def recompute_batchnorm(model: keras.Model, inputs: np.ndarray, device: str) -> None:
+    """Recompute BatchNormalization moving statistics over `inputs` (after loading weights).
+
+    The twin of PyTorch's `recompute_batchnorm`: each norm layer's moving mean and variance
+    become the mean and variance of its input over all of `inputs`, taken in training mode
+    (earlier norms normalise with batch statistics), as stored replicas keep only trainable
+    variables.
+    """
+    norms = _batchnorm_layers(model)
+    if not norms:
+        return
+    taps = keras.Model(model.inputs, [layer.input for layer in norms])
+    inputs = _model_inputs(model, inputs)
+    sums: list[Any] = [0.0] * len(norms)
+    squares: list[Any] = [0.0] * len(norms)
+    counts = [0] * len(norms)
+    try:
+        with tf.device(tf_device(device)):
+            for i in range(0, len(inputs), EVAL_BATCH):
+                outputs = taps(inputs[i : i + EVAL_BATCH], training=True)
+                outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+                for k, (layer, tensor) in enumerate(zip(norms, outputs, strict=True)):
+                    values = np.asarray(tensor.numpy(), dtype=np.float64)
+                    axis = layer.axis % values.ndim
+                    values = np.moveaxis(values, axis, -1).reshape(-1, values.shape[axis])
+                    sums[k] = sums[k] + values.sum(axis=0)
+                    squares[k] = squares[k] + (values**2).sum(axis=0)
+                    counts[k] += len(values)
+    except tf.errors.OpError as exc:
+        raise op_error(exc) from exc
+    for k, layer in enumerate(norms):
+        mean = sums[k] / counts[k]
+        variance = np.maximum(squares[k] / counts[k] - mean**2, 0.0)
+        layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))

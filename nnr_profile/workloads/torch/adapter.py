@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from importlib import metadata
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from nnr_profile.core.modes import Mode
+from nnr_profile.workloads.injection import find_injector, size_injection
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.timing import CudaEventTimer, IterationTimer, PerfCounterTimer
 from nnr_profile.workloads.torch.knobs import apply_torch_mode
@@ -66,6 +68,11 @@ class TorchSession:
         loss.backward()
         self.optimizer.step()
         return loss.detach()
+
+    def size_injected_work(self) -> dict[str, float]:
+        """After warm-up: size the work the model injects (`calibrate`); {} when it injects none."""
+        injector = find_injector(self.model.modules())
+        return {} if injector is None else size_injection(self, injector)
 
     def loss_value(self, handle: torch.Tensor) -> float:
         """The loss as a float."""
@@ -146,6 +153,8 @@ class TorchAdapter:
             else None,
             "cuda_available": torch.cuda.is_available(),
             "num_threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         }
         try:
             info["torchvision"] = metadata.version("torchvision")

@@ -1,4 +1,4 @@
-"""PyTorch workloads: the study's torchvision models, its small models, and `calibrate`.
+"""PyTorch workloads: the study's torchvision and timm models, its small models, `calibrate`.
 
 Builders import torch lazily so that registering them costs nothing.
 """
@@ -8,14 +8,18 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from nnr_profile.core.errors import UsageError
+from nnr_profile.core.errors import ParameterError
 from nnr_profile.workloads.checks import (
-    calibrate_extra_layers,
-    check_calibrate,
-    check_mediumcnn,
-    check_mlp,
+    CALIBRATE_ARGS,
+    EMBEDDING_LM_ARGS,
+    LENET_ARGS,
+    MEDIUMCNN_ARGS,
+    MLP_ARGS,
+    SMALLCNN_ARGS,
+    check_embedding_lm,
 )
-from nnr_profile.workloads.registry import BuildContext, register_workload
+from nnr_profile.workloads.registry import Arg, BuildContext, register_workload
+from nnr_profile.workloads.torch.timm_models import TIMM_INSTALL, TIMM_MODELS, timm_builder
 
 IMAGENET = {"input_shape": (3, 224, 224), "num_classes": 1000, "input_kind": "image"}
 
@@ -34,7 +38,10 @@ TORCHVISION_MODELS: dict[str, int] = {
     "efficientnet_b0": 32,
     "efficientnet_b1": 32,
     "efficientnet_b2": 32,
+    "efficientnet_b3": 32,
     "efficientnet_b4": 32,
+    "efficientnet_b5": 32,
+    "efficientnet_b6": 32,
     "efficientnet_b7": 32,
 }
 """torchvision model name -> smallest image side it accepts."""
@@ -55,6 +62,17 @@ for _name, _min_side in TORCHVISION_MODELS.items():
         _torchvision_builder(_name)
     )
 
+for _name, (_timm_name, _side, _min_side) in TIMM_MODELS.items():
+    register_workload(
+        "torch",
+        _name,
+        input_shape=(3, _side, _side),
+        num_classes=1000,
+        min_image_size=_min_side,
+        requires=("timm",),
+        install_hint=TIMM_INSTALL,
+    )(timm_builder(_timm_name))
+
 
 INCEPTION_AUX_MIN_SIDE = 299
 
@@ -62,9 +80,12 @@ INCEPTION_AUX_MIN_SIDE = 299
 def _check_inception(args: dict[str, Any], image_size: int | None) -> None:
     side = image_size or INCEPTION_AUX_MIN_SIDE
     if args["aux_logits"] and side < INCEPTION_AUX_MIN_SIDE:
-        raise UsageError(
-            f"inception_v3 with aux_logits needs --image-size >= {INCEPTION_AUX_MIN_SIDE}; "
-            "pass --workload-arg aux_logits=false for smaller images"
+        raise ParameterError(
+            "image_size",
+            "must be at least {least} for inception_v3 with aux_logits, not {value}; "
+            "the workload argument aux_logits=false allows smaller images",
+            least=INCEPTION_AUX_MIN_SIDE,
+            value=side,
         )
 
 
@@ -74,7 +95,7 @@ def _check_inception(args: dict[str, Any], image_size: int | None) -> None:
     input_shape=(3, 299, 299),
     num_classes=1000,
     min_image_size=75,
-    params={"aux_logits": True},
+    arguments=(Arg("aux_logits", bool, True),),
     check_args=_check_inception,
 )
 def build_inception_v3(ctx: BuildContext) -> Any:
@@ -91,7 +112,9 @@ def build_inception_v3(ctx: BuildContext) -> Any:
 
 def _check_vit(args: dict[str, Any], image_size: int | None) -> None:
     if image_size is not None and image_size % 16:
-        raise UsageError(f"vit_b_16 needs --image-size divisible by 16, not {image_size}")
+        raise ParameterError(
+            "image_size", "must be divisible by 16 for vit_b_16, not {value}", value=image_size
+        )
 
 
 @register_workload("torch", "vit_b_16", min_image_size=16, check_args=_check_vit, **IMAGENET)
@@ -110,7 +133,7 @@ def build_vit_b_16(ctx: BuildContext) -> Any:
     input_shape=(3, 32, 32),
     num_classes=10,
     min_image_size=4,
-    params={"bn": False},
+    arguments=SMALLCNN_ARGS,
 )
 def build_smallcnn(ctx: BuildContext) -> Any:
     """The study's small CNN: conv3x3 16/32/32 (BatchNorm if bn), GAP, dense 32, dense 10."""
@@ -137,8 +160,7 @@ def build_smallcnn(ctx: BuildContext) -> Any:
     "torch",
     "mediumcnn",
     min_image_size=64,
-    params={"kernel": 3},
-    check_args=check_mediumcnn,
+    arguments=MEDIUMCNN_ARGS,
     **IMAGENET,
 )
 def build_mediumcnn(ctx: BuildContext) -> Any:
@@ -166,7 +188,7 @@ def build_mediumcnn(ctx: BuildContext) -> Any:
     input_shape=(1, 28, 28),
     num_classes=10,
     min_image_size=28,
-    params={"dropout": 0.0, "conv_dropout": 0.0},
+    arguments=LENET_ARGS,
 )
 def build_lenet(ctx: BuildContext) -> Any:
     """LeNet: conv 20 5x5, maxpool, conv 50 5x5, maxpool, fc 500, fc 10 (dropout options)."""
@@ -193,8 +215,7 @@ def build_lenet(ctx: BuildContext) -> Any:
     input_shape=(784,),
     num_classes=10,
     input_kind="features",
-    params={"norm": "none", "dropout": 0.0},
-    check_args=check_mlp,
+    arguments=MLP_ARGS,
 )
 def build_mlp(ctx: BuildContext) -> Any:
     """MLP 784 -> 392 -> 196 -> 10 with norm=none|batch|layer and dropout."""
@@ -223,7 +244,8 @@ def build_mlp(ctx: BuildContext) -> Any:
     default_batch_size=128,
     optimizer="adam",
     learning_rate=1e-3,
-    params={"d_model": 128, "heads": 4, "layers": 2},
+    arguments=EMBEDDING_LM_ARGS,
+    check_args=check_embedding_lm,
 )
 def build_embedding_lm(ctx: BuildContext) -> Any:
     """Small LM: embedding + TransformerEncoder + linear head; exercises embedding backward."""
@@ -253,23 +275,25 @@ def build_embedding_lm(ctx: BuildContext) -> Any:
     input_shape=(512,),
     num_classes=512,
     input_kind="features",
-    params={"overhead": 0.2, "layers": 20},
+    arguments=CALIBRATE_ARGS,
     applies_knobs=False,
-    check_args=check_calibrate,
 )
 def build_calibrate(ctx: BuildContext) -> Any:
-    """Known truth: `layers` equal Linear layers; deterministic mode adds overhead x layers more.
+    """Known truth in time: `layers` Linear layers; deterministic mode adds `overhead` x step time.
 
-    Every layer does the same work, so deterministic mode costs `overhead` more by construction;
-    no determinism knob is set (they have costs of their own), so the report should recover it.
+    After warm-up the trial measures the median step time in its own process and sizes extra
+    work (the layers' own products; a spin on a GPU) to `overhead` x that time
+    (`nnr_profile.workloads.injection`). No determinism knob is set (they have costs of their
+    own), so modes differ only by the injected work and the report should recover `overhead`.
     """
     from torch import nn
 
+    from nnr_profile.workloads.injection import calibrate_shares
+    from nnr_profile.workloads.torch.injected import InjectedWork
+
     width = ctx.input_shape[0]
-    count = int(ctx.args["layers"])
-    if ctx.mode == "deterministic":
-        count += calibrate_extra_layers(dict(ctx.args))
     layers: list[nn.Module] = []
-    for _ in range(count):
+    for _ in range(int(ctx.args["layers"])):
         layers += [nn.Linear(width, width), nn.ReLU()]
-    return nn.Sequential(*layers)
+    share, probe_share = calibrate_shares(ctx.args["overhead"], ctx.mode)
+    return nn.Sequential(*layers, InjectedWork(width, share, probe_share))

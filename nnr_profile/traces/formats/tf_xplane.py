@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnr_profile.core.errors import TraceError
+from nnr_profile.traces.base import Probe, TraceReader, register_reader
 from nnr_profile.traces.files import check_file
 from nnr_profile.traces.names import short_from_demangled
 from nnr_profile.traces.schema import (
-    KernelStats,
+    TraceSummary,
+    add_launch,
     aggregate_columns,
     kernel_frame,
     new_kernel_columns,
@@ -161,13 +163,7 @@ def _append(
 ) -> None:
     start = line.timestamp_ns + _ps_to_ns(event.offset_ps)
     duration = _ps_to_ns(event.duration_ps)
-    columns["name"].append(name)
-    columns["short_name"].append(short)
-    columns["device"].append(device)
-    columns["gpu_name"].append(None)
-    columns["start_ns"].append(start)
-    columns["end_ns"].append(start + duration)
-    columns["duration_ns"].append(duration)
+    add_launch(columns, name, short, device, None, start, duration)
 
 
 def xplane_columns(path: Path) -> dict[str, list[Any]]:
@@ -201,11 +197,28 @@ def xplane_columns(path: Path) -> dict[str, list[Any]]:
     return columns
 
 
-def summarize_xplane(path: Path) -> list[KernelStats]:
+def summarize_xplane(path: Path) -> TraceSummary:
     """Per-kernel (GPU) or per-op (CPU) statistics of an ``.xplane.pb`` file, without pandas."""
-    return aggregate_columns(xplane_columns(path))
+    return TraceSummary(aggregate_columns(xplane_columns(path)))
 
 
 def read_xplane(path: Path) -> pd.DataFrame:
     """One row per kernel (GPU) or op (CPU) execution, columns :data:`~.schema.KERNEL_COLUMNS`."""
     return kernel_frame(xplane_columns(path))
+
+
+def sniff_xplane(probe: Probe) -> bool:
+    """Protobuf has no magic number: a file named ``*.xplane.pb``."""
+    return probe.name.endswith(".xplane.pb")
+
+
+READER = register_reader(
+    TraceReader(
+        "tf-xplane",
+        "TensorFlow profiler .xplane.pb (GPU kernels; on the CPU the TF op table)",
+        read_xplane,
+        summarize_xplane,
+        sniff_xplane,
+        priority=0,
+    )
+)

@@ -15,15 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnr_profile.core.errors import TraceError
+from nnr_profile.traces.base import Probe, TraceReader, register_reader
 from nnr_profile.traces.files import (
+    check_kernel_times,
     column_names,
-    open_sqlite_readonly,
-    sqlite_failure,
+    reading_sqlite,
+    strings_by_id,
     table_names,
 )
 from nnr_profile.traces.names import short_from_demangled
 from nnr_profile.traces.schema import (
     KernelStats,
+    TraceSummary,
+    add_launch,
     kernel_frame,
     merge_stats,
     new_kernel_columns,
@@ -76,21 +80,14 @@ def gpu_names(conn: sqlite3.Connection) -> dict[int, str]:
 
 
 def _strings(conn: sqlite3.Connection, ids: set[int]) -> dict[int, str]:
-    wanted = sorted(i for i in ids if i is not None)
-    found: dict[int, str] = {}
-    for offset in range(0, len(wanted), 500):
-        chunk = wanted[offset : offset + 500]
-        marks = ",".join("?" * len(chunk))
-        query = f"SELECT id, value FROM StringIds WHERE id IN ({marks})"
-        found.update((int(i), str(v)) for i, v in conn.execute(query, chunk))
-    return found
+    return strings_by_id(conn, "StringIds", "id", ids)
 
 
-def summarize_nsys_sqlite(path: Path) -> list[KernelStats]:
+def summarize_nsys_sqlite(path: Path) -> TraceSummary:
     """Per-kernel statistics, aggregated inside SQLite on the integer name id."""
-    conn = open_sqlite_readonly(path)
-    try:
+    with reading_sqlite(path) as conn:
         full, short = _name_columns(conn, path)
+        check_kernel_times(conn, path, KERNEL_TABLE, full, lambda ids: _strings(conn, ids))
         rows = conn.execute(
             f'SELECT "{full}", MIN("{short}"), COUNT(*), SUM("end" - start), '
             f'MIN("end" - start), MAX("end" - start) FROM {KERNEL_TABLE} GROUP BY "{full}"'
@@ -98,23 +95,19 @@ def summarize_nsys_sqlite(path: Path) -> list[KernelStats]:
         if not rows:
             raise _no_kernels(path, f"{KERNEL_TABLE} is empty")
         names = _strings(conn, {r[0] for r in rows} | {r[1] for r in rows})
-    except sqlite3.Error as exc:
-        raise sqlite_failure(path, exc) from None
-    finally:
-        conn.close()
     stats = []
     for name_id, short_id, calls, total, low, high in rows:
         name = names.get(name_id, f"<unknown kernel name id {name_id}>")
         short_name = names.get(short_id) or short_from_demangled(name)
         stats.append(KernelStats(name, short_name, calls, total, low, high))
-    return merge_stats(stats)
+    return TraceSummary(merge_stats(stats))
 
 
 def read_nsys_sqlite(path: Path) -> pd.DataFrame:
     """One row per kernel execution, columns :data:`~.schema.KERNEL_COLUMNS`."""
-    conn = open_sqlite_readonly(path)
-    try:
+    with reading_sqlite(path) as conn:
         full, short = _name_columns(conn, path)
+        check_kernel_times(conn, path, KERNEL_TABLE, full, lambda ids: _strings(conn, ids))
         rows = conn.execute(
             f'SELECT "{full}", "{short}", deviceId, start, "end" FROM {KERNEL_TABLE} ORDER BY start'
         ).fetchall()
@@ -122,18 +115,34 @@ def read_nsys_sqlite(path: Path) -> pd.DataFrame:
             raise _no_kernels(path, f"{KERNEL_TABLE} is empty")
         names = _strings(conn, {r[0] for r in rows} | {r[1] for r in rows})
         gpus = gpu_names(conn)
-    except sqlite3.Error as exc:
-        raise sqlite_failure(path, exc) from None
-    finally:
-        conn.close()
     columns = new_kernel_columns()
     for name_id, short_id, device, start, end in rows:
         name = names.get(name_id, f"<unknown kernel name id {name_id}>")
-        columns["name"].append(name)
-        columns["short_name"].append(names.get(short_id) or short_from_demangled(name))
-        columns["device"].append(-1 if device is None else device)
-        columns["gpu_name"].append(gpus.get(device))
-        columns["start_ns"].append(start)
-        columns["end_ns"].append(end)
-        columns["duration_ns"].append(end - start)
+        add_launch(
+            columns,
+            name,
+            names.get(short_id) or short_from_demangled(name),
+            -1 if device is None else device,
+            gpus.get(device),
+            start,
+            end - start,
+        )
     return kernel_frame(columns)
+
+
+def sniff_nsys_sqlite(probe: Probe) -> bool:
+    """A SQLite file with nsys's ``StringIds`` or ``TARGET_INFO_*`` tables."""
+    tables = probe.tables
+    return "StringIds" in tables or any(t.startswith("TARGET_INFO_") for t in tables)
+
+
+READER = register_reader(
+    TraceReader(
+        "nsys-sqlite",
+        "Nsight Systems SQLite export (nsys export --type sqlite)",
+        read_nsys_sqlite,
+        summarize_nsys_sqlite,
+        sniff_nsys_sqlite,
+        priority=20,
+    )
+)

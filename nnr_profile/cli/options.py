@@ -1,0 +1,194 @@
+"""Shared command-line options: each flag, its type and its checks, defined once.
+
+Numbers are checked as they are parsed (NaN and infinity never pass; counts are at least 1;
+seeds fit PYTHONHASHSEED), so a bad value is a usage error before any trial starts. Each
+factory takes click.option keywords to override, e.g. `seed(help="Base seed.")`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnr_profile.core.errors import NnrError, ParameterError
+from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
+
+DEFAULT_DB = str(Path("nnr-results") / "nnr.db")
+
+
+class Number(click.ParamType):
+    """A finite number (a whole one for integer ranges) within a `Range`."""
+
+    def __init__(self, allowed: Range) -> None:
+        self.allowed = allowed
+        self.name = "integer" if allowed.integer else "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """`value` as int or float, or a usage error naming the allowed range."""
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = int(text) if self.allowed.integer else float(text)
+            except ValueError:
+                self.fail(f"{text!r} is not {self.allowed.describe()}", param, ctx)
+        elif not self.allowed.integer and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not self.allowed.contains(value):
+            self.fail(f"must be {self.allowed.describe()}, not {value!r}", param, ctx)
+        return value
+
+
+COUNT_TYPE = Number(COUNT)
+NON_NEGATIVE_TYPE = Number(NON_NEGATIVE)
+POSITIVE_TYPE = Number(POSITIVE)
+SEED_TYPE = Number(SEED)
+AT_LEAST_2 = Number(Range(integer=True, min=2))
+AT_LEAST_3 = Number(Range(integer=True, min=3))
+
+
+def _shared(*decls: str, **defaults: Any) -> Callable[..., Callable[[Any], Any]]:
+    """An option factory: `decls` and `defaults` fixed here, any keyword overridable per use."""
+
+    def make(**overrides: Any) -> Callable[[Any], Any]:
+        return click.option(*decls, **{**defaults, **overrides})
+
+    return make
+
+
+model = _shared("--model", "-m", default="mlp", show_default=True, help="Workload name.")
+framework = _shared("--framework", "-f", default="torch", show_default=True, help="torch or tf.")
+gpus = _shared(
+    "--gpu",
+    default="all",
+    show_default=True,
+    help="'all', 'cpu', or NVML GPU indices like 0,2 (one worker per GPU).",
+)
+one_gpu = _shared(
+    "--gpu",
+    default="auto",
+    show_default=True,
+    help="'auto' (first GPU, else the CPU), 'cpu', or one NVML GPU index.",
+)
+modes = _shared(
+    "--modes",
+    default="default,deterministic",
+    show_default=True,
+    help="Comma-separated: default, fast, deterministic, or knobs joined with '+'.",
+)
+iterations = _shared("--iterations", type=COUNT_TYPE, show_default=True)
+epochs = _shared("--epochs", type=COUNT_TYPE, show_default=True)
+batch_size = _shared(
+    "--batch-size", type=COUNT_TYPE, default=None, help="Override the workload's batch size."
+)
+image_size = _shared(
+    "--image-size", type=COUNT_TYPE, default=None, help="Override the image side (e.g. 32)."
+)
+workload_arg = _shared(
+    "--workload-arg",
+    "workload_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Argument for the workload builder, repeatable (e.g. overhead=0.2); "
+    "'nnr-profile list' shows each model's arguments.",
+)
+learning_rate = _shared(
+    "--lr", "learning_rate", type=POSITIVE_TYPE, default=None, help="Peak learning rate."
+)
+seed = _shared(
+    "--seed", type=SEED_TYPE, default=0, show_default=True, help="Seed fixed in every mode."
+)
+timeout = _shared(
+    "--timeout",
+    "timeout_s",
+    type=POSITIVE_TYPE,
+    default=1800.0,
+    show_default=True,
+    help="Seconds before a trial is killed and stored as timed out.",
+)
+force = _shared("--force", is_flag=True, help="Redo cells already in the store.")
+db = _shared(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite results store.",
+)
+out = _shared("--out", type=click.Path(file_okay=False), show_default=True)
+
+COLLECTOR_HELP = (
+    "Comma-separated collectors; timing always runs, each other one in trials of its own "
+    "(traces kept next to --db in traces/)."
+)
+
+
+class CollectorOption(click.Option):
+    """--collector: its help lists the collector registry, read when the help is shown."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """The help line, with every registered collector and its description."""
+        from nnr_profile.collectors.base import BROKEN, collector_descriptions
+
+        try:
+            found = "; ".join(f"{n}: {d}" for n, d in collector_descriptions().items())
+        except NnrError as exc:
+            found = str(exc)
+        broken = "".join(f" Not loadable: {n} ({why})." for n, why in BROKEN.items())
+        self.help = f"{COLLECTOR_HELP} Available: {found}.{broken}"
+        return super().get_help_record(ctx)
+
+
+collectors = _shared(
+    "--collector",
+    "collectors",
+    cls=CollectorOption,
+    default="timing",
+    show_default=True,
+    help=COLLECTOR_HELP,
+)
+
+
+def number(flag: str, kind: Number, default: Any, help: str) -> Callable[[Any], Any]:
+    """A numeric option of its own (e.g. --steps), checked by `kind` as it is parsed."""
+    return click.option(flag, type=kind, default=default, show_default=True, help=help)
+
+
+def data(func: Any) -> Any:
+    """--dataset and --data-dir: the training data of variability and analysis commands."""
+    func = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Folder with the dataset files (torchvision layout); nothing is downloaded.",
+    )(func)
+    return click.option(
+        "--dataset",
+        "-d",
+        default="digits",
+        show_default=True,
+        help="digits (offline, bundled), mnist, fashion-mnist, cifar10, cifar100, celeba "
+        "(binary on Blond_Hair; celeba:ATTRIBUTE for another target).",
+    )(func)
+
+
+def option_flags(command: click.Command) -> dict[str, str]:
+    """Parameter name -> its long flag, over `command` and all its subcommands."""
+    flags: dict[str, str] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name:
+            flags.setdefault(param.name, max(param.opts, key=len))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            for name, flag in option_flags(sub).items():
+                flags.setdefault(name, flag)
+    return flags
+
+
+def error_message(exc: NnrError, root: click.Command) -> str:
+    """The one-line message for a library error: parameters named by their command-line flags."""
+    if isinstance(exc, ParameterError):
+        flags = option_flags(root)
+        return exc.render(lambda name: flags.get(name, name))
+    return " ".join(str(exc).split())

@@ -1,0 +1,264 @@
+"""`nnr-profile gate`: judge an overhead against a maximum ratio, with its confidence interval.
+
+Pure functions on the overhead table (`reports/overhead.py`: ratio and the paired 95 % interval
+per cell) and the kernel attribution table (`reports/kernels.py`). A row fails when the whole
+interval lies above the maximum ratio, passes when it lies below, and is inconclusive when it
+straddles the maximum (or has no interval, with fewer than two paired repeats). The gate as a
+whole fails when any row fails, else is inconclusive when any row is, else passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nnr_profile.reports.export import args_label, format_ratio, write_csv
+from nnr_profile.reports.overhead import GROUP_COLUMNS
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
+"""Verdict -> the process exit code of `nnr-profile gate` (2 stays a usage error)."""
+TOP_KERNELS = 10
+GATE_COLUMNS = [
+    *GROUP_COLUMNS,
+    "baseline_mode",
+    "mode",
+    "ratio",
+    "ci_low_ratio",
+    "ci_high_ratio",
+    "n_pairs",
+    "n_trials",
+    "max_ratio",
+    "verdict",
+    "noisy",
+    "note",
+]
+
+
+def select_rows(
+    overhead: pd.DataFrame,
+    workloads: list[tuple[str, str]],
+    baseline: str,
+    mode: str,
+    batch_size: int | None = None,
+    image_size: int | None = None,
+    workload_args: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The overhead rows the gate judges: these (framework, workload) pairs, `mode` against
+    `baseline`, and (when given) this batch size, image size and workload arguments."""
+    if overhead.empty:
+        return overhead
+    pairs = set(workloads)
+    keep = pd.Series(
+        [
+            (framework, workload) in pairs
+            for framework, workload in zip(overhead["framework"], overhead["workload"], strict=True)
+        ],
+        index=overhead.index,
+    )
+    keep &= (overhead["baseline_mode"] == baseline) & (overhead["mode"] == mode)
+    if batch_size is not None:
+        keep &= overhead["batch_size"].map(_key) == _key(batch_size)
+    if image_size is not None:
+        keep &= overhead["image_size"].map(_key) == _key(image_size)
+    if workload_args:
+        keep &= overhead["workload_args"].map(lambda text: _has_args(text, workload_args))
+    return overhead[keep].reset_index(drop=True)
+
+
+def _has_args(text: str, wanted: dict[str, Any]) -> bool:
+    try:
+        args = json.loads(text)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(args, dict) and all(args.get(k) == v for k, v in wanted.items())
+
+
+def judge(overhead: pd.DataFrame, max_ratio: float) -> pd.DataFrame:
+    """GATE_COLUMNS per overhead row: ratio, its 95 % interval as ratios, and the verdict."""
+    table = overhead.copy()
+    table["ci_low_ratio"] = 1 + table["ci_low_pct"].astype(float) / 100
+    table["ci_high_ratio"] = 1 + table["ci_high_pct"].astype(float) / 100
+    table["max_ratio"] = float(max_ratio)
+    table["verdict"] = [
+        verdict(low, high, max_ratio)
+        for low, high in zip(table["ci_low_ratio"], table["ci_high_ratio"], strict=True)
+    ]
+    return table.reindex(columns=GATE_COLUMNS).reset_index(drop=True)
+
+
+def verdict(low: float, high: float, max_ratio: float) -> str:
+    """fail when `low` > max_ratio, pass when `high` < max_ratio, else inconclusive."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return INCONCLUSIVE
+    if low > max_ratio:
+        return FAIL
+    if high < max_ratio:
+        return PASS
+    return INCONCLUSIVE
+
+
+def overall(verdicts: pd.Series) -> str:
+    """The gate's verdict over its rows: fail > inconclusive > pass."""
+    values = set(verdicts)
+    if FAIL in values:
+        return FAIL
+    if INCONCLUSIVE in values or not values:
+        return INCONCLUSIVE
+    return PASS
+
+
+def kernel_deltas(
+    attribution: pd.DataFrame, row: pd.Series, top: int = TOP_KERNELS
+) -> pd.DataFrame:
+    """The `top` kernels by |delta ms per iteration| for one gate row (empty without kernels)."""
+    if attribution.empty:
+        return attribution
+    match = (attribution["baseline_mode"] == row["baseline_mode"]) & (
+        attribution["mode"] == row["mode"]
+    )
+    for column in GROUP_COLUMNS:
+        match &= attribution[column].map(_key) == _key(row[column])
+    chosen = attribution[match]
+    order = chosen["delta_ms_per_iter"].abs().sort_values(ascending=False).index
+    return chosen.loc[order].head(top).reset_index(drop=True)
+
+
+def gate_document(
+    table: pd.DataFrame, attribution: pd.DataFrame, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The gate's JSON document (schema in the README): settings, verdict, rows with deltas."""
+    rows = []
+    for _, row in table.iterrows():
+        deltas = kernel_deltas(attribution, row)
+        rows.append(
+            {
+                "framework": row["framework"],
+                "workload": row["workload"],
+                "workload_args": args_label(row["workload_args"]),
+                "batch_size": _int(row["batch_size"]),
+                "image_size": _int(row["image_size"]) or None,
+                "device": row["device"],
+                "gpu_arch": row["gpu_arch"],
+                "gpu_name": row["gpu_name"],
+                "baseline_mode": row["baseline_mode"],
+                "mode": row["mode"],
+                "ratio": _float(row["ratio"]),
+                "ci_low": _float(row["ci_low_ratio"]),
+                "ci_high": _float(row["ci_high_ratio"]),
+                "n": _int(row["n_pairs"]),
+                "n_trials": _int(row["n_trials"]),
+                "verdict": row["verdict"],
+                "noisy": bool(row["noisy"]) if pd.notna(row["noisy"]) else None,
+                "note": row["note"] if isinstance(row["note"], str) and row["note"] else None,
+                "kernel_deltas": [
+                    {
+                        "kernel": k["kernel"],
+                        "change": k["change"],
+                        "base_ms_per_iter": float(k["base_ms_per_iter"]),
+                        "other_ms_per_iter": float(k["other_ms_per_iter"]),
+                        "delta_ms_per_iter": float(k["delta_ms_per_iter"]),
+                    }
+                    for _, k in deltas.iterrows()
+                ],
+            }
+        )
+    result = overall(table["verdict"])
+    return {**settings, "verdict": result, "exit_code": EXIT_CODES[result], "rows": rows}
+
+
+def describe_row(row: dict[str, Any], max_ratio: float) -> str:
+    """One line per judged row, e.g. 'resnet18 (torch) on cpu: 1.12x [1.08x, 1.16x] <= 1.30x'."""
+    where = f"{row['workload']} ({row['framework']}"
+    where += f", {row['workload_args']})" if row["workload_args"] else ")"
+    gpu = row["gpu_name"] or row["device"]
+    ci = (
+        f"[{format_ratio(row['ci_low'])}, {format_ratio(row['ci_high'])}]"
+        if row["ci_low"] is not None
+        else "[no interval]"
+    )
+    sign = {PASS: "<", FAIL: ">", INCONCLUSIVE: "straddles"}[row["verdict"]]
+    return (
+        f"{where} on {gpu}: {row['mode']}/{row['baseline_mode']} = {format_ratio(row['ratio'])} "
+        f"{ci} {sign} {max_ratio:.2f}x (n={row['n']} paired repeats): {row['verdict'].upper()}"
+    )
+
+
+def junit_xml(document: dict[str, Any]) -> str:
+    """JUnit XML: one testcase per row; fail -> <failure>, inconclusive -> <skipped>."""
+    rows = document["rows"]
+    failures = sum(r["verdict"] == FAIL for r in rows)
+    skipped = sum(r["verdict"] == INCONCLUSIVE for r in rows)
+    suite = ET.Element(
+        "testsuite",
+        name="nnr-profile gate",
+        tests=str(len(rows)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+    )
+    for row in rows:
+        line = describe_row(row, document["max_ratio"])
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"nnr-profile.gate.{row['framework']}.{row['workload']}",
+            name=f"{row['mode']} vs {row['baseline_mode']} on {row['gpu_name'] or row['device']}"
+            f" <= {document['max_ratio']:.2f}x",
+        )
+        if row["verdict"] == FAIL:
+            ET.SubElement(case, "failure", message=line, type="ratio_above_max").text = line
+        elif row["verdict"] == INCONCLUSIVE:
+            ET.SubElement(case, "skipped", message=f"inconclusive: {line}")
+        details = [line, *(_delta_line(k) for k in row["kernel_deltas"])]
+        ET.SubElement(case, "system-out").text = "\n".join(details)
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode")
+
+
+def _delta_line(kernel: dict[str, Any]) -> str:
+    delta, change = kernel["delta_ms_per_iter"], kernel["change"]
+    return f"  {delta:+.4f} ms/iter {change:7} {kernel['kernel'][:160]}"
+
+
+def write_gate(document: dict[str, Any], table: pd.DataFrame, out: Path) -> list[Path]:
+    """gate.json, gate.xml (JUnit), gate.csv and, with kernels, gate_kernels.csv in `out`."""
+    paths = [out / "gate.json", out / "gate.xml"]
+    paths[0].write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    paths[1].write_text(junit_xml(document), encoding="utf-8")
+    paths.append(write_csv(table, out / "gate.csv"))
+    kernels = [
+        {**{k: r[k] for k in ("framework", "workload", "gpu_name", "mode")}, **delta}
+        for r in document["rows"]
+        for delta in r["kernel_deltas"]
+    ]
+    if kernels:
+        paths.append(write_csv(pd.DataFrame(kernels), out / "gate_kernels.csv"))
+    return paths
+
+
+def _key(value: Any) -> str:
+    """A cell value comparable across tables: unset image sizes (None, NaN, 0) are ''."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "" if value == 0 else str(int(value)) if float(value).is_integer() else str(value)
+    return str(value)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)

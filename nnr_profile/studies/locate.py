@@ -1,0 +1,310 @@
+"""`verify --locate`: where do two runs of one mode first part? (iteration, module, phase).
+
+Every verify run records a hash of each module's tensors in execution order into a stream file
+of its own (PyTorch: `locate_torch`; TensorFlow: `locate_tf`), in its own process like any
+verify run. The streams of run 1 and each other run are then compared line by line, stopping
+at the first difference: every tensor recorded before it, its inputs among them, was equal.
+Only the two tensors of that record are then kept, by re-running both runs up to it (the
+capture runs), for the largest absolute difference. Verdicts (losses, weights) are those of
+the recorded runs, computed exactly as plain `verify` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnr_profile.core.modes import Mode
+from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
+from nnr_profile.core.text import slug
+from nnr_profile.runner.child import child_environment, launch_child, write_result
+from nnr_profile.runner.trial import applies_knobs, prepare_run
+from nnr_profile.studies.locate_stream import (
+    Divergence,
+    StreamWriter,
+    describe,
+    first_difference,
+    max_abs_diff,
+    read_stream,
+)
+from nnr_profile.studies.verify import (
+    RUN_INDEX_ENV,
+    WEIGHTS_FILE,
+    RunRecord,
+    VerifyReport,
+    VerifySpec,
+    _session_weights,
+    ops_from_error,
+    ops_from_warnings,
+    verify,
+)
+
+CAPTURE_FILE = "capture.npy"
+MISMATCH_FILE = "mismatch.npy"
+
+
+@dataclass
+class LocateReport(VerifyReport):
+    """The verify report of the recorded runs, and per mode where its runs first part."""
+
+    divergences: dict[str, Divergence | None] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def located(self, mode: str) -> str | None:
+        """The located line for `mode`, or None when its streams agree."""
+        divergence = self.divergences.get(mode)
+        return divergence.text() if divergence else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Mode -> verdict dict with a `located` entry (null when the streams agree)."""
+        data = super().to_dict()
+        for mode, divergence in self.divergences.items():
+            data[mode]["located"] = divergence.to_dict() if divergence else None
+        return data
+
+
+def run_environment(spec: TrialSpec) -> dict[str, str]:
+    """The environment of one verify run: as `child_environment`, plus its run index."""
+    knobs = applies_knobs(spec.framework, spec.workload)
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
+    env[RUN_INDEX_ENV] = str(spec.repeat)
+    return env
+
+
+def _read_files(folder: Path) -> dict[str, Any]:
+    files = {
+        "weights": folder / WEIGHTS_FILE,
+        "capture": folder / CAPTURE_FILE,
+        "mismatch": folder / MISMATCH_FILE,
+    }
+    return {key: np.load(path) for key, path in files.items() if path.exists()}
+
+
+def launch_recorded(
+    spec: TrialSpec,
+    timeout_s: float | None,
+    stream: Path | None,
+    capture: int | None = None,
+    reference: Path | None = None,
+) -> tuple[RunRecord, dict[str, Any]]:
+    """One recorded run in its own process: (record, its result JSON plus the arrays it kept).
+
+    It writes its stream to `stream`; with `capture`, stops at that record and keeps its tensor
+    (`capture`); with `reference`, keeps the tensor of the first record that differs from that
+    stream (`mismatch`, at `mismatch_index`).
+    """
+    payload = {
+        "trial": spec.to_dict(),
+        "stream": str(stream) if stream else None,
+        "capture": capture,
+        "reference": str(reference) if reference else None,
+    }
+    outcome = launch_child(
+        "nnr_profile.studies.locate", payload, run_environment(spec), timeout_s, _read_files
+    )
+    if outcome.result is None:
+        return RunRecord(outcome.status, error=outcome.error), {}
+    data = outcome.result
+    record = RunRecord(
+        status=data["status"],
+        losses=data.get("losses", []),
+        weights=outcome.extras.get("weights"),
+        weights_hash=data.get("weights_hash"),
+        nondeterministic_ops=data.get("nondeterministic_ops", []),
+        error=data.get("error"),
+        environment=data.get("environment") or {},
+        wall_s=data.get("wall_s"),
+    )
+    return record, {**data, **outcome.extras}
+
+
+def _stream_path(folder: Path, mode: Mode, run: int) -> Path:
+    return folder / f"{slug(mode.name)}-run{run}.tsv"
+
+
+def locate(
+    spec: VerifySpec,
+    on_run: Callable[[Mode, int, RunRecord], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> LocateReport:
+    """Verify with every run recorded; per mode, locate the first differing tensor."""
+    began = time.perf_counter()
+    kept: dict[tuple[str, int], dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="nnr-locate-") as tmp:
+        folder = Path(tmp)
+
+        def launch(trial: TrialSpec, timeout_s: float | None) -> RunRecord:
+            stream = _stream_path(folder, trial.mode, trial.repeat)
+            first = _stream_path(folder, trial.mode, 0)
+            reference = first if trial.repeat > 0 and first.exists() else None
+            record, data = launch_recorded(trial, timeout_s, stream, None, reference)
+            kept[(trial.mode.name, trial.repeat)] = data
+            return record
+
+        report = verify(spec, on_run=on_run, launch=launch)
+        divergences: dict[str, Divergence | None] = {}
+        for mode in spec.modes:
+            divergence = _first_divergence(folder, mode, spec.runs)
+            if divergence is not None and divergence.phase is not None:
+                if on_note:
+                    note = f"re-running run 1 up to record {divergence.record_index}"
+                    on_note(f"  {mode.name}: {note} for its tensor")
+                other = kept.get((mode.name, divergence.runs[1]), {})
+                divergence.max_abs_diff = _capture_diff(spec, mode, divergence, other)
+                divergence.nondeterministic_ops = _ops_within(
+                    divergence.module or "model",
+                    [
+                        kept.get((mode.name, run), {}).get("module_ops", {})
+                        for run in divergence.runs
+                    ],
+                )
+            divergences[mode.name] = divergence
+    return LocateReport(
+        report.verdicts,
+        report.device,
+        report.workload,
+        report.framework,
+        divergences,
+        time.perf_counter() - began,
+    )
+
+
+def _first_divergence(folder: Path, mode: Mode, runs: int) -> Divergence | None:
+    """The earliest difference between run 0's stream and any other run's."""
+    first = _stream_path(folder, mode, 0)
+    found = None
+    for run in range(1, runs):
+        other = _stream_path(folder, mode, run)
+        if not first.exists() or not other.exists():
+            continue
+        difference = first_difference(first, other)
+        if difference is not None and (found is None or difference.index < found[0].index):
+            found = (difference, run)
+    return describe(found[0], (0, found[1])) if found else None
+
+
+def _capture_diff(
+    spec: VerifySpec, mode: Mode, divergence: Divergence, other: dict[str, Any]
+) -> float | None:
+    """Max |difference| of the located tensor: the other run kept its own (the first record
+    that differed from run 1's stream); run 1 is re-run up to the record to keep its copy."""
+    arrays = []
+    for run in divergence.runs:
+        if run > 0 and other.get("mismatch_index") == divergence.record_index:
+            arrays.append(other.get("mismatch"))
+            continue
+        trial = replace(spec.trial, mode=mode, repeat=run)
+        _, data = launch_recorded(trial, spec.timeout_s, None, divergence.record_index)
+        arrays.append(data.get("capture"))
+    if any(array is None for array in arrays):
+        return None
+    return max_abs_diff(arrays[0], arrays[1])
+
+
+def _ops_within(module: str, per_run: list[dict[str, list[str]]]) -> list[str]:
+    """Ops attributed to `module` or a module inside it, in any of the runs."""
+    ops = set()
+    for mapping in per_run:
+        for name, names in mapping.items():
+            if module in ("model", name) or name.startswith(module + "."):
+                ops.update(names)
+    return sorted(ops)
+
+
+def prepare_session(spec: TrialSpec) -> tuple[Any, dict[str, Any]]:
+    """Mode, seeds and the session, as a verify run prepares them (warn_only in PyTorch):
+    (session, environment fingerprint)."""
+    run = prepare_run(spec)
+    workload = run.workload
+    if (
+        workload.applies_knobs
+        and spec.framework == "torch"
+        and spec.mode.is_on("deterministic_algorithms")
+    ):
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    session = run.adapter.prepare(
+        workload,
+        run.args,
+        spec.mode,
+        spec.batch_size,
+        workload.shape_for(spec.image_size),
+        spec.device,
+    )
+    return session, run.environment
+
+
+def run_located(
+    spec: TrialSpec, stream: Path | None, capture: int | None, reference: Path | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """One recorded run in this process: (result dict, arrays: weights, capture, mismatch)."""
+    result: dict[str, Any] = {"status": STATUS_FAILED, "losses": [], "module_ops": {}}
+    arrays: dict[str, np.ndarray] = {}
+    with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
+        warnings.simplefilter("always")
+        try:
+            handle = stack.enter_context(open(stream, "w", encoding="utf-8")) if stream else None
+            writer = StreamWriter(handle, capture, read_stream(reference) if reference else None)
+            session, result["environment"] = prepare_session(spec)
+            if spec.framework == "torch":
+                from nnr_profile.studies.locate_torch import run_recorded
+            else:
+                from nnr_profile.studies.locate_tf import run_recorded
+            steps = spec.warmup + spec.iterations
+            handles, module_ops, captured = run_recorded(session, steps, writer)
+            result["module_ops"] = module_ops
+            if captured is not None:
+                arrays["capture"] = captured
+            else:
+                result["losses"] = [session.loss_value(h) for h in handles]
+                result["weights_hash"] = session.weights_hash()
+                weights = _session_weights(session)
+                if weights is not None:
+                    arrays["weights"] = weights
+            if writer.mismatch is not None:
+                result["mismatch_index"], arrays["mismatch"] = writer.mismatch
+            result["records"] = writer.count
+            result["status"] = STATUS_OK
+        except Exception as exc:
+            result["error"] = f"{type(exc).__name__}: {exc}"
+            result["traceback"] = traceback.format_exc(limit=6)
+        messages = [str(w.message) for w in caught]
+    ops = set(ops_from_warnings(messages)) | set(ops_from_error(result.get("error")))
+    ops.update(op for names in result["module_ops"].values() for op in names)
+    result["nondeterministic_ops"] = sorted(ops)
+    return result, arrays
+
+
+def main(argv: list[str]) -> int:
+    """Process entry point: read the payload JSON, run once recorded, write result and arrays."""
+    payload_path, result_path = argv
+    began = time.perf_counter()
+    with open(payload_path, encoding="utf-8") as handle:
+        payload = json.load(handle)
+    spec = TrialSpec.from_dict(payload["trial"])
+    stream, reference = (
+        Path(payload[k]) if payload.get(k) else None for k in ("stream", "reference")
+    )
+    result, arrays = run_located(spec, stream, payload.get("capture"), reference)
+    folder = Path(result_path).parent
+    files = {"weights": WEIGHTS_FILE, "capture": CAPTURE_FILE, "mismatch": MISMATCH_FILE}
+    for key, array in arrays.items():
+        np.save(folder / files[key], array)
+    write_result(result_path, {**result, "wall_s": time.perf_counter() - began})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,154 @@
+"""Injected work (`calibrate`): extra real work in each step, sized to a share of the step time.
+
+`calibrate` must make its deterministic mode cost a known share of *time*: extra layers do not
+give that, because the loss, the optimizer and the framework's own overhead do not grow with
+them. So after warm-up, in the trial's own process, `size_injection` runs pairs of neighbouring
+steps, one without and one with some units of extra work (the order alternating, so a trend
+cancels), and reads the median step time without it and the median paired difference: what the
+extra work adds to a whole step, including any slowing of the default work. It then sets the
+units so that the extra work adds `share` x the step time. Both modes run the same sizing steps
+(sized for the workload's `overhead`); only the default mode then keeps none of it.
+
+The units are a fixed amount of work, not a fixed time, so the extra work slows down and speeds
+up with the machine as the default work does. The clock is the injector's: on a CPU trial with
+one intra-op thread the process's CPU time, which a busy neighbour stretches for both parts
+alike but does not make noisy; else the session's own timer (wall time, or a GPU's events).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+SEARCH_ROUNDS = 4
+"""Rounds that find the time one unit adds: from one unit, ten times more while none shows."""
+SEARCH_PAIRS = 2
+"""Pairs of steps per search round."""
+SLOPE_PAIRS = 6
+"""Pairs at MEASURED_SHARE: the time one unit adds."""
+FINAL_PAIRS = 16
+"""Pairs at the amount to keep: what it adds there, then one Newton step to the target."""
+MEASURED_SHARE = 1.0
+"""The slope is measured at no less than this share of the step, well above the steps' noise."""
+SEARCH_GROWTH = 10.0
+"""Factor the units grow by while the extra work cannot yet be told from noise."""
+INJECTING_MODE = "deterministic"
+
+
+@runtime_checkable
+class WorkInjector(Protocol):
+    """Extra work a model does in each step, in units of a fixed amount of work."""
+
+    share: float
+    """Extra time over the default step time this trial keeps (0 in the default mode)."""
+    probe_share: float
+    """Extra time share sized in every mode, so that modes run the same sizing steps."""
+
+    def set_units(self, units: float) -> None:
+        """Do `units` of extra work in each following step."""
+
+    def sizing_timer(self, session: Any) -> Any:
+        """A fresh step timer (an IterationTimer) in the clock sizing should use."""
+
+
+class StepSession(Protocol):
+    """What sizing needs from a training session."""
+
+    def step(self) -> Any: ...
+
+    def sync(self) -> None: ...
+
+
+def calibrate_shares(overhead: float, mode: str) -> tuple[float, float]:
+    """(share kept, share sized) for `calibrate`: `overhead` kept only in the deterministic mode."""
+    return (float(overhead) if mode == INJECTING_MODE else 0.0), float(overhead)
+
+
+def find_injector(parts: Iterable[object]) -> WorkInjector | None:
+    """The first of a model's parts (modules, layers) that injects work, or None."""
+    return next((part for part in parts if isinstance(part, WorkInjector)), None)
+
+
+def paired_steps(
+    session: StepSession, injector: WorkInjector, units: float, pairs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step times (ms, the injector's clock) without and with `units` of extra work, per pair."""
+    timer = injector.sizing_timer(session)
+    with_extra: list[bool] = []
+    for index in range(pairs):
+        for extra in (False, True) if index % 2 == 0 else (True, False):
+            injector.set_units(units if extra else 0.0)
+            timer.start()
+            session.step()
+            timer.stop()
+            with_extra.append(extra)
+    session.sync()
+    times = np.asarray(timer.times_ms())
+    flags = np.asarray(with_extra)
+    return times[~flags], times[flags]
+
+
+def _added_ms(
+    session: StepSession, injector: WorkInjector, units: float, pairs: int
+) -> tuple[float, float]:
+    """(median step ms without extra work, median ms that `units` add to a neighbouring step)."""
+    base, extra = paired_steps(session, injector, units, pairs)
+    return float(np.median(base)), float(np.median(extra - base))
+
+
+def _search(session: StepSession, injector: WorkInjector, share: float) -> tuple[float, float]:
+    """(units for `share` x the step time, ms per unit), from SEARCH_ROUNDS rounds.
+
+    Each round runs at the units the last one suggests (at most SEARCH_GROWTH**2 times more; ten
+    times more while none shows). Always the same number of steps, so modes train alike.
+    """
+    units, unit_ms = 1.0, math.nan
+    for _ in range(SEARCH_ROUNDS):
+        step_ms, added_ms = _added_ms(session, injector, units, SEARCH_PAIRS)
+        if added_ms > 0 and math.isfinite(added_ms):
+            unit_ms = added_ms / units
+            units = min(share * step_ms / unit_ms, units * SEARCH_GROWTH**2)
+        elif math.isnan(unit_ms):
+            units *= SEARCH_GROWTH
+    if math.isnan(unit_ms):
+        raise RuntimeError(
+            f"calibrate: {units / SEARCH_GROWTH:g} units of extra work did not lengthen a "
+            f"{step_ms:.3f} ms step; use a larger --batch-size or more layers"
+        )
+    return units, unit_ms
+
+
+def size_injection(session: StepSession, injector: WorkInjector) -> dict[str, float]:
+    """Size `injector`'s work to `probe_share` x the step time, keep `share` x the step time.
+
+    A search from one unit, then SLOPE_PAIRS pairs at max(`probe_share`, MEASURED_SHARE) x the
+    step time give the time one unit adds; FINAL_PAIRS pairs at `probe_share` measure what that
+    amount adds there (any fixed cost of switching the work on included), and one Newton step
+    with that slope lands on the target. Every mode runs the same steps. Returns the kept and sized
+    shares (%), the median step time without the extra work and the time per unit (ms, the
+    injector's clock), the units kept, and the share the final round measured (%).
+    """
+    probe = float(injector.probe_share)
+    if probe <= 0:
+        injector.set_units(0.0)
+        return {"target_pct": 0.0, "units": 0.0}
+    wide, unit_ms = _search(session, injector, max(probe, MEASURED_SHARE))
+    step_ms, added_ms = _added_ms(session, injector, wide, SLOPE_PAIRS)
+    if added_ms > 0:
+        unit_ms = added_ms / wide
+    near = probe * step_ms / unit_ms
+    step_ms, added_ms = _added_ms(session, injector, near, FINAL_PAIRS)
+    sized = max(0.0, near + (probe * step_ms - added_ms) / unit_ms)
+    kept = sized * float(injector.share) / probe
+    injector.set_units(kept)
+    return {
+        "target_pct": float(injector.share) * 100,
+        "sized_pct": probe * 100,
+        "step_ms": step_ms,
+        "unit_ms": unit_ms,
+        "units": kept,
+        "measured_pct": added_ms / step_ms * 100,
+    }
