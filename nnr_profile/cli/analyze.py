@@ -13,20 +13,7 @@ from pathlib import Path
 import click
 
 from nnr_profile.cli import options
-from nnr_profile.core.errors import ParameterError, UsageError
-
-
-def _single_device(gpu: str) -> int | None:
-    """--gpu for commands that use one device: 'auto' (first GPU, else CPU), 'cpu', or an index."""
-    from nnr_profile.runner.sweep import resolve_devices
-
-    text = gpu.strip().lower()
-    choice = resolve_devices("all" if text == "auto" else text)
-    if len(choice.devices) != 1 and text != "auto":
-        raise ParameterError(
-            "gpu", "{value!r}: this command uses one device; give one index or cpu", value=gpu
-        )
-    return choice.devices[0]
+from nnr_profile.core.errors import UsageError
 
 
 @click.command("verify")
@@ -36,11 +23,7 @@ def _single_device(gpu: str) -> int | None:
 @options.modes(help="Comma-separated modes to check (default, fast, deterministic, knob ladders).")
 @options.number("--runs", options.AT_LEAST_2, 2, "Runs per mode (K), each a process.")
 @options.iterations(default=10, help="Training iterations per run.")
-@options.batch_size()
-@options.image_size()
-@options.workload_arg()
-@options.seed(help="Seed, the same for every run.")
-@options.timeout(help="Seconds per run.")
+@options.trial_options(seed_help="Seed, the same for every run.", timeout_help="Seconds per run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 @click.option(
     "--locate",
@@ -82,11 +65,7 @@ def verify_command(
     modes: str,
     runs: int,
     iterations: int,
-    batch_size: int | None,
-    image_size: int | None,
-    workload_args: tuple[str, ...],
-    seed: int,
-    timeout_s: float,
+    trial: options.TrialOptions,
     as_json: bool,
     locate: bool,
     resume_at: int | None,
@@ -124,7 +103,6 @@ def verify_command(
     from nnr_profile.core.modes import parse_modes
     from nnr_profile.core.specs import TrialSpec
     from nnr_profile.studies.verify import VerifySpec, verify
-    from nnr_profile.workloads.registry import parse_workload_args
     from nnr_profile.workloads.selection import select_workloads
 
     selection = select_workloads(model, framework)
@@ -134,25 +112,26 @@ def verify_command(
     from nnr_profile.workloads.registry import get_workload
 
     workload = get_workload(fw, name)
-    args = workload.validate(parse_workload_args(workload_args), image_size)
+    args = workload.validate(trial.parsed_args(), trial.image_size)
+    batch_size = workload.default_batch_size if trial.batch_size is None else trial.batch_size
     for note in selection.notes:
         click.echo(note, err=True)
     try:
-        trial = TrialSpec(
+        trial_spec = TrialSpec(
             framework=fw,
             workload=name,
             mode=parse_modes(modes)[0],
-            gpu_index=_single_device(gpu),
-            batch_size=workload.default_batch_size if batch_size is None else batch_size,
-            image_size=image_size,
+            gpu_index=options.single_device(gpu),
+            batch_size=batch_size,
+            image_size=trial.image_size,
             warmup=0,
             iterations=iterations,
-            seed=seed,
+            seed=trial.seed,
             workload_args=args,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    spec = VerifySpec(trial, tuple(parse_modes(modes)), runs, timeout_s)
+    spec = VerifySpec(trial_spec, tuple(parse_modes(modes)), runs, trial.timeout_s)
     if resume_at is not None or restore is not None:
         from nnr_profile.cli.diagnose import verify_resume
 
@@ -205,9 +184,7 @@ def verify_command(
 
 
 @click.command("variability")
-@options.model()
-@options.framework(type=click.Choice(["torch", "tf"]), help="Framework that trains the replicas.")
-@options.data
+@options.training_options(framework_help="Framework that trains the replicas.")
 @click.option(
     "--settings",
     default="algo+impl,algo,impl,control",
@@ -227,10 +204,7 @@ def verify_command(
 @options.force(help="Redo replicas already in the store.")
 @options.db()
 def variability_command(
-    model: str,
-    framework: str,
-    dataset: str,
-    data_dir: str | None,
+    training: options.TrainingOptions,
     settings: str,
     replicas: int,
     epochs: int,
@@ -269,12 +243,10 @@ def variability_command(
     from nnr_profile.workloads.datasets import load_dataset
     from nnr_profile.workloads.registry import parse_workload_args
 
-    require_framework(framework)
+    require_framework(training.framework)
     choice = resolve_devices(gpu)
     spec = VariabilitySpec(
-        workload=model.strip(),
-        framework=framework,
-        dataset=dataset,
+        **training.spec_fields(),
         settings=parse_settings(settings),
         replicas=replicas,
         epochs=epochs,
@@ -283,12 +255,12 @@ def variability_command(
         devices=choice.devices,
         jobs=jobs,
         seed=seed,
-        data_dir=data_dir,
         workload_args=parse_workload_args(workload_args),
         timeout_s=timeout_s,
     )
     total = len(plan_variability(spec))
-    load_dataset(dataset, data_dir)  # a missing dataset is one clear line, before any process
+    # a missing dataset is one clear line, before any process
+    load_dataset(training.dataset, training.data_dir)
     prepare_output_file(db, "db")
     if choice.note:
         click.echo(choice.note, err=True)
@@ -333,9 +305,7 @@ _OUT = options.out(
 
 
 @analyze.command("grad-snr")
-@options.model()
-@options.framework(type=click.Choice(["torch", "tf"]), help="Framework of the model.")
-@options.data
+@options.training_options(framework_help="Framework of the model.")
 @click.option(
     "--settings",
     default=None,
@@ -352,15 +322,12 @@ _OUT = options.out(
 @options.batch_size(default=64, show_default=True, help="Minibatch size.")
 @options.epochs(type=options.NON_NEGATIVE_TYPE, default=1, help="Training epochs before measuring.")
 @options.learning_rate(help="Learning rate for training.")
-@options.one_gpu()
-@options.workload_arg()
-@options.seed(help="Base seed (replica r of a varying setting adds r); fixes the batches.")
+@options.one_device_options(
+    seed_help="Base seed (replica r of a varying setting adds r); fixes the batches."
+)
 @_OUT
 def grad_snr_command(
-    model: str,
-    framework: str,
-    dataset: str,
-    data_dir: str | None,
+    training: options.TrainingOptions,
     settings: str | None,
     replicas: int | None,
     modes: str | None,
@@ -368,9 +335,7 @@ def grad_snr_command(
     batch_size: int,
     epochs: int,
     learning_rate: float | None,
-    gpu: str,
-    workload_args: tuple[str, ...],
-    seed: int,
+    setup: options.OneDeviceOptions,
     out: str,
 ) -> None:
     """Per-layer gradient SNR, and the noise of each setting next to minibatch sampling noise.
@@ -396,16 +361,12 @@ def grad_snr_command(
     from nnr_profile.studies.variability import NOISE_SETTINGS, parse_settings
     from nnr_profile.workloads.adapter import require_framework
     from nnr_profile.workloads.datasets import load_dataset
-    from nnr_profile.workloads.registry import parse_workload_args
 
-    require_framework(framework)
+    require_framework(training.framework)
     if settings is None and modes is None:
         settings = ",".join(NOISE_SETTINGS)
     spec = GradSnrSpec(
-        workload=model.strip(),
-        framework=framework,
-        dataset=dataset,
-        data_dir=data_dir,
+        **training.spec_fields(),
         settings=parse_settings(settings) if settings is not None else (),
         modes=tuple(parse_modes(modes)) if modes is not None else (),
         replicas=replicas,
@@ -413,11 +374,10 @@ def grad_snr_command(
         batch_size=batch_size,
         epochs=epochs,
         learning_rate=learning_rate,
-        seed=seed,
-        gpu_index=_single_device(gpu),
-        workload_args=parse_workload_args(workload_args),
+        **setup.spec_fields(),
     )
-    load_dataset(dataset, data_dir)  # a missing dataset is one clear line, before any process
+    # a missing dataset is one clear line, before any process
+    load_dataset(training.dataset, training.data_dir)
     folder = prepare_output_dir(out, "out")
 
     def on_run(run) -> None:
@@ -436,18 +396,14 @@ def grad_snr_command(
 
 
 @analyze.command("landscape")
-@options.model()
-@options.framework(type=click.Choice(["torch", "tf"]), help="Framework of the model.")
-@options.data
+@options.training_options(framework_help="Framework of the model.")
 @options.epochs(type=options.NON_NEGATIVE_TYPE, default=5, help="Training epochs for the centre.")
 @options.batch_size()
 @options.learning_rate(help="Learning rate.")
 @options.number("--steps", options.AT_LEAST_3, 21, "Grid points per axis.")
 @options.number("--span", options.POSITIVE_TYPE, 1.0, "Grid half-width along each axis.")
 @options.number("--examples", options.COUNT_TYPE, 2048, "Training examples for the loss.")
-@options.one_gpu()
-@options.workload_arg()
-@options.seed(help="Seed for training and directions.")
+@options.one_device_options(seed_help="Seed for training and directions.")
 @options.db(
     default=None,
     show_default=False,
@@ -462,19 +418,14 @@ def grad_snr_command(
 )
 @_OUT
 def landscape_command(
-    model: str,
-    framework: str,
-    dataset: str,
-    data_dir: str | None,
+    training: options.TrainingOptions,
     epochs: int,
     batch_size: int | None,
     learning_rate: float | None,
     steps: int,
     span: float,
     examples: int,
-    gpu: str,
-    workload_args: tuple[str, ...],
-    seed: int,
+    setup: options.OneDeviceOptions,
     db: str | None,
     setting: str | None,
     replica: int | None,
@@ -496,23 +447,17 @@ def landscape_command(
     from nnr_profile.reports.landscape import write_landscape
     from nnr_profile.studies.landscape import LandscapeSpec, compute_landscape
     from nnr_profile.workloads.adapter import require_framework
-    from nnr_profile.workloads.registry import parse_workload_args
 
-    require_framework(framework)
+    require_framework(training.framework)
     spec = LandscapeSpec(
-        workload=model.strip(),
-        framework=framework,
-        dataset=dataset,
-        data_dir=data_dir,
+        **training.spec_fields(),
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
         steps=steps,
         span=span,
         examples=examples,
-        seed=seed,
-        gpu_index=_single_device(gpu),
-        workload_args=parse_workload_args(workload_args),
+        **setup.spec_fields(),
         db=db,
         setting=setting,
         replica=replica,

@@ -50,25 +50,12 @@ def _load_overhead(db: str) -> tuple[Any, Any]:
 @options.number("--repeats", options.AT_LEAST_2, 5, "Paired repeats (modes interleaved).")
 @options.iterations(default=50, help="Timed iterations per trial.")
 @options.number("--warmup", options.NON_NEGATIVE_TYPE, 10, "Untimed iterations before timing.")
-@options.batch_size()
-@options.image_size()
-@options.workload_arg()
-@options.seed()
-@options.timeout()
+@options.trial_options()
 @options.collectors()
-@click.option(
-    "--target-ci",
-    type=options.POSITIVE_TYPE,
-    default=None,
-    metavar="PP",
-    help="Add repeats until the 95 % CI is within +-PP percentage points (or --max-repeats).",
+@options.target_ci(
+    help="Add repeats until the 95 % CI is within +-PP percentage points (or --max-repeats)."
 )
-@click.option(
-    "--max-repeats",
-    type=options.AT_LEAST_2,
-    default=None,
-    help="Most repeats --target-ci may reach [default: 20].",
-)
+@options.max_repeats()
 @click.option(
     "--from-db",
     type=click.Path(),
@@ -89,11 +76,7 @@ def gate_command(
     repeats: int,
     iterations: int,
     warmup: int,
-    batch_size: int | None,
-    image_size: int | None,
-    workload_args: tuple[str, ...],
-    seed: int,
-    timeout_s: float,
+    trial: options.TrialOptions,
     collectors: str,
     target_ci: float | None,
     max_repeats: int | None,
@@ -129,7 +112,6 @@ def gate_command(
         select_rows,
         write_gate,
     )
-    from nnr_profile.workloads.registry import parse_workload_args
     from nnr_profile.workloads.selection import select_workloads
 
     if baseline not in BASELINE_MODES:
@@ -142,7 +124,7 @@ def gate_command(
     selection = select_workloads(model, framework)
     if len(selection.workloads) != 1 and framework != "all":
         raise ParameterError("model", "gate checks one model: give one name")
-    args = parse_workload_args(workload_args)
+    fields = trial.sweep_fields()
     out_dir = prepare_output_dir(out, "out")
     judged = from_db or db
     if from_db is None:
@@ -150,16 +132,7 @@ def gate_command(
             selection,
             parse_modes(f"{baseline},{mode}"),
             gpu,
-            dict(
-                repeats=repeats,
-                iterations=iterations,
-                warmup=warmup,
-                batch_size=batch_size,
-                image_size=image_size,
-                seed=seed,
-                workload_args=args,
-                timeout_s=timeout_s,
-            ),
+            dict(repeats=repeats, iterations=iterations, warmup=warmup, **fields),
             collectors,
             (target_ci, max_repeats),
             db,
@@ -171,9 +144,9 @@ def gate_command(
         list(selection.workloads),
         baseline,
         gated[0].name,
-        batch_size,
-        image_size,
-        args,
+        trial.batch_size,
+        trial.image_size,
+        fields["workload_args"],
     )
     if rows.empty:
         raise NnrError(
@@ -224,6 +197,7 @@ def _run_gate_sweep(
     from nnr_profile.collectors.base import parse_collectors
     from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.runner.sweep import SweepSpec, plan_sweep, resolve_devices, run_sweep
+    from nnr_profile.studies.precision import precision_target, run_to_precision
 
     choice = resolve_devices(gpu)
     spec = SweepSpec(
@@ -237,25 +211,13 @@ def _run_gate_sweep(
     for note in [*selection.notes, choice.note]:
         if note:
             click.echo(note, err=True)
-    target_ci, max_repeats = precision
+    target = precision_target(*precision, spec.repeats)
 
     def launch(part: SweepSpec) -> Any:
         with sweep_progress(sum(map(len, plan_sweep(part).values()))) as on_progress:
             return run_sweep(part, db, force=force and part is spec, on_progress=on_progress)
 
-    if target_ci is None:
-        if max_repeats is not None:
-            raise ParameterError("max_repeats", "only applies together with {target_ci}")
-        outcome = launch(spec)
-    else:
-        from nnr_profile.studies.precision import (
-            DEFAULT_MAX_REPEATS,
-            PrecisionTarget,
-            run_to_precision,
-        )
-
-        target = PrecisionTarget(target_ci, max_repeats or max(DEFAULT_MAX_REPEATS, spec.repeats))
-        outcome = run_to_precision(spec, db, target, launch).outcome
+    outcome = launch(spec) if target is None else run_to_precision(spec, db, target, launch).outcome
     if outcome.failed:
         click.echo(
             f"{len(outcome.failed)} trial(s) failed; the gate judges the successful ones",

@@ -112,11 +112,7 @@ def env_command(gpu_index: int | None) -> None:
     10,
     "Untimed iterations before timing (excluded from every figure).",
 )
-@options.batch_size()
-@options.image_size()
-@options.workload_arg()
-@options.seed()
-@options.timeout()
+@options.trial_options()
 @options.collectors()
 @click.option(
     "--launcher",
@@ -158,20 +154,11 @@ def env_command(gpu_index: int | None) -> None:
     help="Slurm time limit per task, e.g. 90 or 1:30:00 [default: --timeout plus 10 min].",
 )
 @click.option("--mem", default=None, help="Memory per Slurm task, e.g. 16G (sbatch --mem).")
-@click.option(
-    "--target-ci",
-    type=options.POSITIVE_TYPE,
-    default=None,
-    metavar="PP",
+@options.target_ci(
     help="Keep adding repeats until every cell's 95 % CI is within +-PP percentage points of "
-    "its overhead (or --max-repeats is reached).",
+    "its overhead (or --max-repeats is reached)."
 )
-@click.option(
-    "--max-repeats",
-    type=options.AT_LEAST_2,
-    default=None,
-    help="Most repeats --target-ci may reach [default: 20].",
-)
+@options.max_repeats()
 @options.force()
 @options.db()
 def run_command(
@@ -182,11 +169,7 @@ def run_command(
     repeats: int,
     iterations: int,
     warmup: int,
-    batch_size: int | None,
-    image_size: int | None,
-    workload_args: tuple[str, ...],
-    seed: int,
-    timeout_s: float,
+    trial: options.TrialOptions,
     collectors: str,
     launcher: str,
     partition: str | None,
@@ -224,7 +207,6 @@ def run_command(
     from nnr_profile.runner.launchers.base import make_launcher
     from nnr_profile.runner.launchers.cluster import ClusterLauncher
     from nnr_profile.runner.sweep import SweepSpec, plan_sweep
-    from nnr_profile.workloads.registry import parse_workload_args
     from nnr_profile.workloads.selection import select_workloads
 
     runner = make_launcher(
@@ -250,11 +232,7 @@ def run_command(
         repeats=repeats,
         iterations=iterations,
         warmup=warmup,
-        batch_size=batch_size,
-        image_size=image_size,
-        seed=seed,
-        workload_args=parse_workload_args(workload_args),
-        timeout_s=timeout_s,
+        **trial.sweep_fields(),
         collectors=tuple(parse_collectors(collectors)),
     )
     total = sum(len(cells) for cells in plan_sweep(spec).values())
@@ -320,16 +298,13 @@ def _precision_target(
 ) -> Any:
     """The --target-ci goal (None without it), checked against the other options."""
     from nnr_profile.core.errors import ParameterError
-    from nnr_profile.studies.precision import DEFAULT_MAX_REPEATS, PrecisionTarget
+    from nnr_profile.studies.precision import precision_target
 
-    if target_ci is None:
-        if max_repeats is not None:
-            raise ParameterError("max_repeats", "only applies together with {target_ci}")
-        return None
-    if no_wait:
-        raise ParameterError("target_ci", "needs the results, so it cannot go with {no_wait}")
-    target = PrecisionTarget(target_ci, max_repeats or max(DEFAULT_MAX_REPEATS, spec.repeats))
-    target.check(spec)
+    target = precision_target(target_ci, max_repeats, spec.repeats)
+    if target is not None:
+        if no_wait:
+            raise ParameterError("target_ci", "needs the results, so it cannot go with {no_wait}")
+        target.check(spec)
     return target
 
 

@@ -14,22 +14,14 @@ from nnr_profile.cli import options
 @options.framework(help="torch, tf, or all (every installed framework that has the model).")
 @options.gpus(help="'all' (every GPU, else the CPU), 'cpu', or NVML GPU indices like 0,2.")
 @options.iterations(default=2, help="Training iterations per probe (nothing is timed).")
-@options.batch_size()
-@options.image_size()
-@options.workload_arg()
-@options.seed()
-@options.timeout(help="Seconds per probe.")
+@options.trial_options(timeout_help="Seconds per probe.")
 @options.db()
 def ops_command(
     model: str,
     framework: str,
     gpu: str,
     iterations: int,
-    batch_size: int | None,
-    image_size: int | None,
-    workload_args: tuple[str, ...],
-    seed: int,
-    timeout_s: float,
+    trial: options.TrialOptions,
     db: str,
 ) -> None:
     """Which ops have no deterministic implementation? Probe each model and store the answer.
@@ -49,7 +41,6 @@ def ops_command(
     from nnr_profile.core.specs import STATUS_OK
     from nnr_profile.runner.sweep import resolve_devices
     from nnr_profile.studies.ops import plan_probes, probe_ops
-    from nnr_profile.workloads.registry import parse_workload_args
     from nnr_profile.workloads.selection import select_workloads
 
     selection = select_workloads(model, framework)
@@ -58,10 +49,10 @@ def ops_command(
         selection.workloads,
         choice.devices,
         iterations=iterations,
-        batch_size=batch_size,
-        image_size=image_size,
-        seed=seed,
-        workload_args=parse_workload_args(workload_args),
+        batch_size=trial.batch_size,
+        image_size=trial.image_size,
+        seed=trial.seed,
+        workload_args=trial.parsed_args(),
     )
     prepare_output_file(db, "db")
     for note in [*selection.notes, choice.note]:
@@ -78,7 +69,7 @@ def ops_command(
         partial = " (stopped at the first: later ops unknown)" if not probe.complete else ""
         click.echo(f"{where}: ops without a deterministic implementation: {found}{partial}")
 
-    probes = probe_ops(cells, db, timeout_s, on_probe=show)
+    probes = probe_ops(cells, db, trial.timeout_s, on_probe=show)
     click.echo(f"Stored {len(probes)} probe(s) in {db}; 'nnr-profile report' tabulates them")
     if any(probe.status != STATUS_OK for probe in probes):
         sys.exit(1)

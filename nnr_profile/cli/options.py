@@ -2,12 +2,16 @@
 
 Numbers are checked as they are parsed (NaN and infinity never pass; counts are at least 1;
 seeds fit PYTHONHASHSEED), so a bad value is a usage error before any trial starts. Each
-factory takes click.option keywords to override, e.g. `seed(help="Base seed.")`.
+factory takes click.option keywords to override, e.g. `seed(help="Base seed.")`. Options that
+several commands take as a set (`trial_options`, `training_options`, `one_device_options`)
+reach the command as one argument, a dataclass of their values.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +121,14 @@ db = _shared(
     help="SQLite results store.",
 )
 out = _shared("--out", type=click.Path(file_okay=False), show_default=True)
+target_ci = _shared("--target-ci", type=POSITIVE_TYPE, default=None, metavar="PP")
+max_repeats = _shared(
+    "--max-repeats",
+    type=AT_LEAST_2,
+    default=None,
+    help="Most repeats --target-ci may reach [default: 20].",
+)
+
 
 COLLECTOR_HELP = (
     "Comma-separated collectors; timing always runs, each other one in trials of its own "
@@ -171,6 +183,146 @@ def data(func: Any) -> Any:
         help="digits (offline, bundled), mnist, fashion-mnist, cifar10, cifar100, celeba "
         "(binary on Blond_Hair; celeba:ATTRIBUTE for another target).",
     )(func)
+
+
+@dataclass(frozen=True)
+class TrialOptions:
+    """What a trial-running command was given by `trial_options` (values as parsed)."""
+
+    batch_size: int | None
+    image_size: int | None
+    workload_args: tuple[str, ...]
+    seed: int
+    timeout_s: float
+
+    def parsed_args(self) -> dict[str, Any]:
+        """--workload-arg as the workload registry parses it (KEY=VALUE -> {KEY: value})."""
+        from nnr_profile.workloads.registry import parse_workload_args
+
+        return parse_workload_args(self.workload_args)
+
+    def sweep_fields(self) -> dict[str, Any]:
+        """The `SweepSpec` fields these options set (workload arguments parsed)."""
+        return {
+            "batch_size": self.batch_size,
+            "image_size": self.image_size,
+            "seed": self.seed,
+            "workload_args": self.parsed_args(),
+            "timeout_s": self.timeout_s,
+        }
+
+
+def trial_options(
+    seed_help: str | None = None, timeout_help: str | None = None
+) -> Callable[[Any], Any]:
+    """--batch-size, --image-size, --workload-arg, --seed and --timeout (help overridable),
+    given to the command as one `TrialOptions` argument named `trial`."""
+    return _grouped(
+        "trial",
+        TrialOptions,
+        batch_size(),
+        image_size(),
+        workload_arg(),
+        seed(**_help(seed_help)),
+        timeout(**_help(timeout_help)),
+    )
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a training study command was given by `training_options`."""
+
+    model: str
+    framework: str
+    dataset: str
+    data_dir: str | None
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The study spec's fields these set: workload (the name stripped), framework, data."""
+        return {
+            "workload": self.model.strip(),
+            "framework": self.framework,
+            "dataset": self.dataset,
+            "data_dir": self.data_dir,
+        }
+
+
+def training_options(framework_help: str) -> Callable[[Any], Any]:
+    """--model, --framework (torch or tf), --dataset and --data-dir, given to the command as one
+    `TrainingOptions` argument named `training`."""
+    return _grouped(
+        "training",
+        TrainingOptions,
+        model(),
+        framework(type=click.Choice(["torch", "tf"]), help=framework_help),
+        data,
+    )
+
+
+@dataclass(frozen=True)
+class OneDeviceOptions:
+    """What a one-device analysis command was given by `one_device_options`."""
+
+    gpu: str
+    workload_args: tuple[str, ...]
+    seed: int
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The spec's fields these set: seed, gpu_index (`single_device`), workload_args."""
+        from nnr_profile.workloads.registry import parse_workload_args
+
+        return {
+            "seed": self.seed,
+            "gpu_index": single_device(self.gpu),
+            "workload_args": parse_workload_args(self.workload_args),
+        }
+
+
+def one_device_options(seed_help: str) -> Callable[[Any], Any]:
+    """--gpu (one device), --workload-arg and --seed, given to the command as one
+    `OneDeviceOptions` argument named `setup`."""
+    return _grouped("setup", OneDeviceOptions, one_gpu(), workload_arg(), seed(help=seed_help))
+
+
+def single_device(gpu: str) -> int | None:
+    """--gpu for commands that use one device: 'auto' (first GPU, else CPU), 'cpu', or an index."""
+    from nnr_profile.runner.sweep import resolve_devices
+
+    text = gpu.strip().lower()
+    choice = resolve_devices("all" if text == "auto" else text)
+    if len(choice.devices) != 1 and text != "auto":
+        raise ParameterError(
+            "gpu", "{value!r}: this command uses one device; give one index or cpu", value=gpu
+        )
+    return choice.devices[0]
+
+
+def _help(text: str | None) -> dict[str, str]:
+    """A help override for an option factory ({} keeps the factory's own help)."""
+    return {"help": text} if text else {}
+
+
+def _grouped(
+    name: str, make: Callable[..., Any], *decorators: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    """The option `decorators` in their order; the command gets their values as one argument,
+    `name` = `make(**values)`."""
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            kwargs[name] = make(**{param: kwargs.pop(param) for param in params})
+            return func(*args, **kwargs)
+
+        stack = list(getattr(func, "__click_params__", []))
+        command.__dict__["__click_params__"] = stack  # its own list: click appends to it
+        below = len(stack)
+        for decorator in reversed(decorators):
+            decorator(command)
+        params = [param.name for param in stack[below:]]
+        return command
+
+    return decorate
 
 
 def option_flags(command: click.Command) -> dict[str, str]:

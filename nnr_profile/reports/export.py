@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,24 +112,15 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     shown["mode"] = table["mode"].astype(str)
     shown["baseline median (ms)"] = table["baseline_median_ms"].map(_ms)
     shown["median (ms)"] = table["median_ms"].map(_ms)
-    shown["ratio"] = table["ratio"].map(format_ratio)
-    shown["overhead (%)"] = table["overhead_pct"].map(format_pct)
-    shown["95% CI (%)"] = _cis(table, "ci_low_pct", "ci_high_pct")
-    shown["p (Holm)"] = table["p_holm"].map(format_p)
+    shown = shown.assign(**_estimate(table, "", ""))
     if _any_finite(table, "step_overhead_pct"):
         shown["step from"] = table["step_from"].fillna("").astype(str)
-        shown["step (%)"] = table["step_overhead_pct"].map(format_pct)
-        shown["step 95% CI (%)"] = _cis(table, "step_ci_low_pct", "step_ci_high_pct")
+        shown = shown.assign(**_estimate(table, "step_", "step", ratio=False, p=False))
     if _any_finite(table, "energy_ratio"):
-        shown["energy ratio"] = table["energy_ratio"].map(format_ratio)
-        shown["energy (%)"] = table["energy_overhead_pct"].map(format_pct)
-        shown["energy 95% CI (%)"] = _cis(table, "energy_ci_low_pct", "energy_ci_high_pct")
-    shown["pairs"] = table["n_pairs"].map(lambda n: str(int(n)))
+        shown = shown.assign(**_estimate(table, "energy_", "energy", p=False))
+    shown["pairs"] = table["n_pairs"].map(_integer)
     shown["failed"] = table["n_failed"].map(lambda n: str(int(n)) if n else "")
-    shown["note"] = [
-        "; ".join(filter(None, ["noisy" if noisy else "", str(note or "")]))
-        for noisy, note in zip(table["noisy"], table["note"], strict=True)
-    ]
+    shown["note"] = _notes(table)
     return shown.reset_index(drop=True)
 
 
@@ -137,26 +129,42 @@ def ladder_display_table(steps: pd.DataFrame) -> pd.DataFrame:
     (ratio, %, CI, Holm p) beside the running total over default."""
     shown = pd.DataFrame({"framework": steps["framework"].astype(str)})
     shown["workload"] = cell_label(steps).to_numpy()
-    shown["device name"] = [
-        gpu_label(a, n) for a, n in zip(steps["gpu_arch"], steps["gpu_name"], strict=True)
-    ]
-    shown["step"] = steps["step"].map(lambda n: str(int(n)))
+    shown["device name"] = _gpu_labels(steps)
+    shown["step"] = steps["step"].map(_integer)
     shown["from"] = steps["step_from"].astype(str)
     shown["mode"] = steps["mode"].astype(str)
     shown["adds"] = steps["step_label"].astype(str)
     shown["median (ms)"] = steps["median_ms"].map(_ms)
-    shown["step ratio"] = steps["step_ratio"].map(format_ratio)
-    shown["step (%)"] = steps["step_overhead_pct"].map(format_pct)
-    shown["step 95% CI (%)"] = _cis(steps, "step_ci_low_pct", "step_ci_high_pct")
-    shown["step p (Holm)"] = steps["step_p_holm"].map(format_p)
-    shown["total (%)"] = steps["overhead_pct"].map(format_pct)
-    shown["total 95% CI (%)"] = _cis(steps, "ci_low_pct", "ci_high_pct")
-    shown["pairs"] = steps["n_pairs"].map(lambda n: str(int(n)))
-    shown["note"] = [
-        "; ".join(filter(None, ["noisy" if noisy else "", str(note or "")]))
-        for noisy, note in zip(steps["noisy"], steps["note"], strict=True)
-    ]
+    shown = shown.assign(**_estimate(steps, "step_", "step"))
+    shown = shown.assign(**_estimate(steps, "", "total", ratio=False, p=False))
+    shown["pairs"] = steps["n_pairs"].map(_integer)
+    shown["note"] = _notes(steps)
     return shown.reset_index(drop=True)
+
+
+def _estimate(
+    table: pd.DataFrame, prefix: str, label: str, ratio: bool = True, p: bool = True
+) -> dict[str, Any]:
+    """The display columns of one estimate, read from the `prefix`ed columns (ratio,
+    overhead_pct, ci_low_pct and ci_high_pct, p_holm) and headed by `label` ('' for the
+    overhead itself: ratio, overhead (%), 95% CI (%), p (Holm))."""
+    head = f"{label} " if label else ""
+    columns: dict[str, Any] = {}
+    if ratio:
+        columns[f"{head}ratio"] = table[f"{prefix}ratio"].map(format_ratio)
+    columns[f"{label or 'overhead'} (%)"] = table[f"{prefix}overhead_pct"].map(format_pct)
+    columns[f"{head}95% CI (%)"] = _cis(table, f"{prefix}ci_low_pct", f"{prefix}ci_high_pct")
+    if p:
+        columns[f"{head}p (Holm)"] = table[f"{prefix}p_holm"].map(format_p)
+    return columns
+
+
+def _notes(table: pd.DataFrame) -> list[str]:
+    """Per row: 'noisy' (when flagged) and the row's note, joined by '; '."""
+    return [
+        "; ".join(filter(None, ["noisy" if noisy else "", str(note or "")]))
+        for noisy, note in zip(table["noisy"], table["note"], strict=True)
+    ]
 
 
 def write_tables(
@@ -226,41 +234,18 @@ def paper_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = rows if not rows.empty else table
     frameworks = rows["framework"].nunique() > 1
     paper = pd.DataFrame({"Model": cell_label(rows, with_framework=frameworks).to_numpy()})
-    paper["GPU"] = [
-        gpu_label(a, n) for a, n in zip(rows["gpu_arch"], rows["gpu_name"], strict=True)
-    ]
+    paper["GPU"] = _gpu_labels(rows)
     comparison = rows["mode"].astype(str)
     if rows["baseline_mode"].nunique() > 1:
         comparison = comparison + " vs " + rows["baseline_mode"].astype(str)
     if comparison.nunique() > 1:
         paper.insert(1, "Mode", comparison.to_numpy())
     paper["Ratio"] = [f"{r:.2f}$\\times$" if _finite(r) else "--" for r in rows["ratio"]]
-    paper[r"Overhead (\%) [95\% CI]"] = [
-        _paper_overhead(v, lo, hi)
-        for v, lo, hi in zip(
-            rows["overhead_pct"], rows["ci_low_pct"], rows["ci_high_pct"], strict=True
-        )
-    ]
+    paper[r"Overhead (\%) [95\% CI]"] = _paper_estimates(rows, "")
     if _any_finite(rows, "step_overhead_pct"):
-        paper[r"Step (\%) [95\% CI]"] = [
-            _paper_overhead(v, lo, hi)
-            for v, lo, hi in zip(
-                rows["step_overhead_pct"],
-                rows["step_ci_low_pct"],
-                rows["step_ci_high_pct"],
-                strict=True,
-            )
-        ]
+        paper[r"Step (\%) [95\% CI]"] = _paper_estimates(rows, "step_")
     if _any_finite(rows, "energy_ratio"):
-        paper[r"Energy (\%) [95\% CI]"] = [
-            _paper_overhead(v, lo, hi)
-            for v, lo, hi in zip(
-                rows["energy_overhead_pct"],
-                rows["energy_ci_low_pct"],
-                rows["energy_ci_high_pct"],
-                strict=True,
-            )
-        ]
+        paper[r"Energy (\%) [95\% CI]"] = _paper_estimates(rows, "energy_")
     paper["$n$"] = [str(int(n)) for n in rows["n_pairs"]]
     return paper
 
@@ -288,6 +273,12 @@ def write_paper_table(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def _paper_estimates(rows: pd.DataFrame, prefix: str) -> list[str]:
+    """Per row: `_paper_overhead` of the `prefix`ed overhead_pct, ci_low_pct and ci_high_pct."""
+    columns = (rows[f"{prefix}{c}"] for c in ("overhead_pct", "ci_low_pct", "ci_high_pct"))
+    return [_paper_overhead(v, lo, hi) for v, lo, hi in zip(*columns, strict=True)]
+
+
 def _paper_overhead(value: float, low: float, high: float) -> str:
     """`+30.1 [+28.0, +32.3]` with LaTeX minus signs; '--' when unknown."""
     if not _finite(value):
@@ -305,6 +296,11 @@ def gpu_label(arch: str, name: str) -> str:
     for prefix in ("NVIDIA ", "Tesla "):
         name = name.removeprefix(prefix)
     return name or arch or "unknown"
+
+
+def _gpu_labels(table: pd.DataFrame) -> list[str]:
+    """`gpu_label` of each row's gpu_arch and gpu_name."""
+    return [gpu_label(a, n) for a, n in zip(table["gpu_arch"], table["gpu_name"], strict=True)]
 
 
 def _cis(table: pd.DataFrame, low: str, high: str) -> list[str]:

@@ -18,6 +18,18 @@ from nnr_profile.reports.stats import trial_summary
 from nnr_profile.store.database import Store, connect, guarded
 
 SKIPPED_COLUMNS = ["trial_id", "iteration", "time_ms", "reason"]
+CELL_COLUMNS = [
+    "framework",
+    "workload",
+    "workload_args",
+    "batch_size",
+    "image_size",
+    "device",
+    "host",
+    "gpu_arch",
+    "gpu_name",
+]
+"""The cell a trial ran in, as the ``trials`` table stores it (its host included)."""
 
 TIMES_SQL = """SELECT i.trial_id, i.iteration, i.time_ms FROM iterations i
                JOIN trials t ON t.id = i.trial_id
@@ -70,21 +82,7 @@ def per_trial_frame(trials: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
     """Successful timing trials' columns joined to `trial_summary` of their usable `times`."""
     summary = trial_summary(times)
     ok = trials[(trials["status"] == STATUS_OK) & (trials["collector"] == "timing")]
-    columns = [
-        "id",
-        "framework",
-        "workload",
-        "workload_args",
-        "batch_size",
-        "image_size",
-        "device",
-        "host",
-        "gpu_arch",
-        "gpu_name",
-        "mode",
-        "repeat",
-    ]
-    meta = ok[columns].rename(columns={"id": "trial_id"})
+    meta = ok[["id", *CELL_COLUMNS, "mode", "repeat"]].rename(columns={"id": "trial_id"})
     return meta.merge(summary, on="trial_id", how="inner")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from nnr_profile.core.modes import BASELINE_MODES, MODES, ladder_order, same_as_default_note
+from nnr_profile.reports.load import CELL_COLUMNS
 from nnr_profile.reports.stats import (
     CONFIDENCE,
     MIN_PAIRS,
@@ -23,16 +24,8 @@ from nnr_profile.reports.stats import (
     trial_summary,
 )
 
-GROUP_COLUMNS = [
-    "framework",
-    "workload",
-    "workload_args",
-    "batch_size",
-    "image_size",
-    "device",
-    "gpu_arch",
-    "gpu_name",
-]
+GROUP_COLUMNS = [c for c in CELL_COLUMNS if c != "host"]
+"""The cell of the overhead table: a trial's cell, whichever host ran it."""
 PAIR_COLUMNS = ["device_label", "host", "repeat"]
 """Within a cell, trials with equal values here are one pair (one repeat on one device)."""
 OVERHEAD_COLUMNS = [
@@ -292,22 +285,7 @@ def framework_notes(table: pd.DataFrame) -> list[str]:
     return [note for note in notes if note]
 
 
-FAILURE_COLUMNS = [
-    "framework",
-    "workload",
-    "workload_args",
-    "batch_size",
-    "image_size",
-    "device",
-    "host",
-    "gpu_arch",
-    "gpu_name",
-    "collector",
-    "mode",
-    "repeat",
-    "status",
-    "error",
-]
+FAILURE_COLUMNS = [*CELL_COLUMNS, "collector", "mode", "repeat", "status", "error"]
 
 
 def failure_table(trials: pd.DataFrame) -> pd.DataFrame:

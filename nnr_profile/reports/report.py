@@ -165,34 +165,17 @@ def _attribution_figures(table: pd.DataFrame, out: Path) -> list[Path]:
     return save_figures(attribution_figures(table), out / "attribution")
 
 
-def _variability(inputs: ReportInputs) -> pd.DataFrame:
-    from nnr_profile.reports.variability import variability_table
+def _from_replicas(make: str, *fields: str) -> Callable[[ReportInputs], pd.DataFrame]:
+    """A table built by `variability.<make>(replicas, *fields)`: empty without replicas."""
 
-    if inputs.replicas.empty:
-        return pd.DataFrame()
-    return variability_table(inputs.replicas, inputs.predictions, inputs.weights)
+    def build(inputs: ReportInputs) -> pd.DataFrame:
+        from nnr_profile.reports import variability
 
+        if inputs.replicas.empty:
+            return pd.DataFrame()
+        return getattr(variability, make)(inputs.replicas, *(getattr(inputs, f) for f in fields))
 
-def _per_class(inputs: ReportInputs) -> pd.DataFrame:
-    from nnr_profile.reports.variability import per_class_table
-
-    if inputs.replicas.empty:
-        return pd.DataFrame()
-    return per_class_table(inputs.replicas, inputs.predictions)
-
-
-def _accuracy_points(inputs: ReportInputs) -> pd.DataFrame:
-    from nnr_profile.reports.variability import accuracy_points
-
-    return pd.DataFrame() if inputs.replicas.empty else accuracy_points(inputs.replicas)
-
-
-def _subgroups(inputs: ReportInputs) -> pd.DataFrame:
-    from nnr_profile.reports.variability import subgroup_table
-
-    if inputs.replicas.empty:
-        return pd.DataFrame()
-    return subgroup_table(inputs.replicas, inputs.predictions, inputs.attributes)
+    return build
 
 
 def _replica_failures(inputs: ReportInputs) -> pd.DataFrame:
@@ -221,17 +204,27 @@ register_report_table("failures", lambda i: failure_table(i.trials), _csv("failu
 register_report_table("skipped_iterations", lambda i: i.skipped, _csv("skipped_iterations"))
 register_report_table("kernels", _kernels, _csv("kernels"))
 register_report_table("attribution", _attribution, _csv("attribution"), _attribution_figures)
-register_report_table("variability", _variability, _csv("variability"))
 register_report_table(
-    "per_class", _per_class, _csv("per_class"), _figure("per_class_std_figure", "per_class_std")
+    "variability",
+    _from_replicas("variability_table", "predictions", "weights"),
+    _csv("variability"),
+)
+register_report_table(
+    "per_class",
+    _from_replicas("per_class_table", "predictions"),
+    _csv("per_class"),
+    _figure("per_class_std_figure", "per_class_std"),
 )
 register_report_table(
     "accuracy_points",
-    _accuracy_points,
+    _from_replicas("accuracy_points"),
     _figure("accuracy_strip_figure", "variability_accuracy"),
 )
 register_report_table(
-    "subgroups", _subgroups, _csv("subgroups"), _figure("subgroup_rates_figure", "subgroup_rates")
+    "subgroups",
+    _from_replicas("subgroup_table", "predictions", "attributes"),
+    _csv("subgroups"),
+    _figure("subgroup_rates_figure", "subgroup_rates"),
 )
 register_report_table("replica_failures", _replica_failures, _csv("replica_failures"))
 register_report_table("nondeterministic_ops", lambda i: ops_table(i.op_probes), write_ops)

@@ -17,7 +17,7 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,26 @@ def lane_queue(tasks: Sequence[Any]) -> queue.Queue:
     todo: queue.Queue = queue.Queue()
     for task in tasks:
         todo.put(task)
+    return todo
+
+
+def skip_done(
+    cells: Iterable[Any],
+    done: Container[str],
+    key: Callable[[Any], str],
+    outcome: RunOutcome,
+    on_progress: Callable[[Any, Any], None] | None = None,
+) -> list[Any]:
+    """The cells whose `key(cell)` is not in `done`, in order; each done one is counted as
+    skipped in `outcome` and reported as `on_progress(cell, None)`."""
+    todo = []
+    for cell in cells:
+        if key(cell) in done:
+            outcome.skip()
+            if on_progress:
+                on_progress(cell, None)
+        else:
+            todo.append(cell)
     return todo
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from nnr_profile.core.errors import ParameterError, UsageError
 from nnr_profile.core.modes import Mode, same_as_default
 from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
 from nnr_profile.core.specs import TrialResult, TrialSpec
-from nnr_profile.runner.pool import Lane, RunOutcome, lane_queue, run_pool
+from nnr_profile.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.runner.process import spawn_trial
 from nnr_profile.workloads.registry import get_workload
 
@@ -185,17 +186,11 @@ def run_sweep(
     with Store(db_path) as store:
         done = set() if force else store.done_cells()
     outcome = SweepOutcome()
-    lanes = []
-    for device, cells in plan.items():
-        todo = []
-        for cell in cells:
-            if cell.cell_key in done:
-                outcome.skip()
-                if on_progress:
-                    on_progress(cell, None)
-            else:
-                todo.append(cell)
-        lanes.append(Lane(device, lane_queue(todo)))
+    key = attrgetter("cell_key")
+    lanes = [
+        Lane(device, lane_queue(skip_done(cells, done, key, outcome, on_progress)))
+        for device, cells in plan.items()
+    ]
 
     def run_one(cell: TrialSpec, _device: int | None) -> TrialResult:
         return spawn_trial(cell, spec.timeout_s, artifact_dir)

@@ -43,6 +43,17 @@ class PreparedRun:
     knobs_applied: dict[str, Any]
     environment: dict[str, Any]
 
+    def session(self, spec: TrialSpec) -> Any:
+        """The adapter's training session for `spec`: its mode, batch size, input and device."""
+        return self.adapter.prepare(
+            self.workload,
+            self.args,
+            spec.mode,
+            spec.batch_size,
+            self.workload.shape_for(spec.image_size),
+            spec.device,
+        )
+
 
 def applies_knobs(framework: str, workload: str) -> bool:
     """Whether the workload lets its mode set determinism knobs (not `calibrate`)."""
@@ -113,15 +124,7 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
     run = prepare_run(spec)
     result.environment = run.environment
     result.knobs_applied = run.knobs_applied
-    workload = run.workload
-    session = run.adapter.prepare(
-        workload,
-        run.args,
-        spec.mode,
-        spec.batch_size,
-        workload.shape_for(spec.image_size),
-        spec.device,
-    )
+    session = run.session(spec)
     for _ in range(spec.warmup):
         session.step()
     session.sync()

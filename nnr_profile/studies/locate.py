@@ -28,8 +28,8 @@ import numpy as np
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
 from nnr_profile.core.text import slug
-from nnr_profile.runner.child import child_environment, launch_child, write_result
-from nnr_profile.runner.trial import applies_knobs, prepare_run
+from nnr_profile.runner.child import launch_child, write_result
+from nnr_profile.runner.trial import prepare_run
 from nnr_profile.studies.locate_stream import (
     Divergence,
     StreamWriter,
@@ -39,7 +39,6 @@ from nnr_profile.studies.locate_stream import (
     read_stream,
 )
 from nnr_profile.studies.verify import (
-    RUN_INDEX_ENV,
     WEIGHTS_FILE,
     RunRecord,
     VerifyReport,
@@ -47,7 +46,10 @@ from nnr_profile.studies.verify import (
     _session_weights,
     ops_from_error,
     ops_from_warnings,
+    run_environment,
+    run_record,
     verify,
+    verify_session,
 )
 
 CAPTURE_FILE = "capture.npy"
@@ -72,14 +74,6 @@ class LocateReport(VerifyReport):
         for mode, divergence in self.divergences.items():
             data[mode]["located"] = divergence.to_dict() if divergence else None
         return data
-
-
-def run_environment(spec: TrialSpec) -> dict[str, str]:
-    """The environment of one verify run: as `child_environment`, plus its run index."""
-    knobs = applies_knobs(spec.framework, spec.workload)
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
-    env[RUN_INDEX_ENV] = str(spec.repeat)
-    return env
 
 
 def _read_files(folder: Path) -> dict[str, Any]:
@@ -113,20 +107,8 @@ def launch_recorded(
     outcome = launch_child(
         "nnr_profile.studies.locate", payload, run_environment(spec), timeout_s, _read_files
     )
-    if outcome.result is None:
-        return RunRecord(outcome.status, error=outcome.error), {}
-    data = outcome.result
-    record = RunRecord(
-        status=data["status"],
-        losses=data.get("losses", []),
-        weights=outcome.extras.get("weights"),
-        weights_hash=data.get("weights_hash"),
-        nondeterministic_ops=data.get("nondeterministic_ops", []),
-        error=data.get("error"),
-        environment=data.get("environment") or {},
-        wall_s=data.get("wall_s"),
-    )
-    return record, {**data, **outcome.extras}
+    data = {} if outcome.result is None else {**outcome.result, **outcome.extras}
+    return run_record(outcome), data
 
 
 def _stream_path(folder: Path, mode: Mode, run: int) -> Path:
@@ -226,24 +208,7 @@ def prepare_session(spec: TrialSpec) -> tuple[Any, dict[str, Any]]:
     """Mode, seeds and the session, as a verify run prepares them (warn_only in PyTorch):
     (session, environment fingerprint)."""
     run = prepare_run(spec)
-    workload = run.workload
-    if (
-        workload.applies_knobs
-        and spec.framework == "torch"
-        and spec.mode.is_on("deterministic_algorithms")
-    ):
-        import torch
-
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    session = run.adapter.prepare(
-        workload,
-        run.args,
-        spec.mode,
-        spec.batch_size,
-        workload.shape_for(spec.image_size),
-        spec.device,
-    )
-    return session, run.environment
+    return verify_session(run, spec), run.environment
 
 
 def run_located(

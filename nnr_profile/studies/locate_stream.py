@@ -204,35 +204,32 @@ def describe(difference: Difference, runs: tuple[int, int]) -> Divergence:
         ended = runs[0] if first is None else runs[1]
         seen = other or first
         where = f"iteration {seen.iteration}, {seen.module}" if seen else "the start"
-        return Divergence(
-            seen.iteration if seen else None,
-            seen.module if seen else None,
-            seen.phase if seen else None,
-            seen.slot if seen else None,
+        return _divergence(
+            seen,
             difference.index,
             runs,
             f"run {ended + 1} stopped recording at {where} (after {difference.index} "
             "records); see its error",
         )
     if first.key != other.key:
-        return Divergence(
-            first.iteration,
-            first.module,
-            first.phase,
-            first.slot,
+        return _divergence(
+            first,
             difference.index,
             runs,
             f"iteration {first.iteration}: the runs executed different code at record "
             f"{difference.index} ({_where(first)} vs {_where(other)})",
         )
+    return _divergence(first, difference.index, runs, _summary(first))
+
+
+def _divergence(
+    record: Record | None, index: int, runs: tuple[int, int], summary: str
+) -> Divergence:
+    """A `Divergence` at `record` (where it is, all None without one) with its `summary`."""
+    if record is None:
+        return Divergence(None, None, None, None, index, runs, summary)
     return Divergence(
-        first.iteration,
-        first.module,
-        first.phase,
-        first.slot,
-        difference.index,
-        runs,
-        _summary(first),
+        record.iteration, record.module, record.phase, record.slot, index, runs, summary
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.params import Range, require
 from nnr_profile.reports.overhead import group_keys, overhead_table
 from nnr_profile.runner.pool import RunOutcome
@@ -63,14 +64,24 @@ class PrecisionTarget:
     def check(self, spec: SweepSpec) -> None:
         """A usage error when the sweep starts above `max_repeats`."""
         if spec.repeats > self.max_repeats:
-            from nnr_profile.core.errors import ParameterError
-
             raise ParameterError(
                 "max_repeats",
                 "({most}) is below {repeats} ({repeats_now}): raise it or lower {repeats}",
                 most=self.max_repeats,
                 repeats_now=spec.repeats,
             )
+
+
+def precision_target(
+    target_ci: float | None, max_repeats: int | None, repeats: int
+) -> PrecisionTarget | None:
+    """The goal of `target_ci` (None without it), reaching at most `max_repeats` (default: 20,
+    or `repeats` when more); `max_repeats` alone is an error."""
+    if target_ci is None:
+        if max_repeats is not None:
+            raise ParameterError("max_repeats", "only applies together with {target_ci}")
+        return None
+    return PrecisionTarget(target_ci, max_repeats or max(DEFAULT_MAX_REPEATS, repeats))
 
 
 @dataclass

@@ -32,8 +32,8 @@ import numpy as np
 from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
 from nnr_profile.runner.child import launch_child, write_result
-from nnr_profile.studies.locate import prepare_session, run_environment
-from nnr_profile.studies.verify import VerifySpec
+from nnr_profile.studies.locate import prepare_session
+from nnr_profile.studies.verify import VerifySpec, run_environment
 
 PIECES = ("model", "optimizer", "rng_torch", "rng_cuda", "rng_numpy", "rng_python", "data")
 """Training state a checkpoint holds, in the order they are restored and named."""

@@ -17,17 +17,17 @@ several run at once (``jobs`` per device), each in its own process.
 
 from __future__ import annotations
 
-import queue
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from nnr_profile.core.errors import ParameterError, UsageError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.params import COUNT, POSITIVE, require, require_seed
-from nnr_profile.runner.pool import Lane, RunOutcome, run_pool
+from nnr_profile.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.studies.replica import ReplicaResult, ReplicaSpec, launch_replica
 from nnr_profile.workloads.datasets import dataset_info, example_attributes
 from nnr_profile.workloads.registry import get_workload
@@ -151,17 +151,13 @@ def plan_variability(spec: VariabilitySpec) -> list[ReplicaSpec]:
     return cells
 
 
-VariabilityOutcome = RunOutcome
-"""What a study run did: counts and the replicas that did not succeed."""
-
-
 def run_variability(
     spec: VariabilitySpec,
     db_path: str | Path,
     force: bool = False,
     on_progress: Callable[[ReplicaSpec, ReplicaResult | None], None] | None = None,
     launch: Callable[[ReplicaSpec, float | None], ReplicaResult] = launch_replica,
-) -> VariabilityOutcome:
+) -> RunOutcome:
     """Run every planned replica not yet stored; `jobs` worker threads per device.
 
     `on_progress(cell, result)` follows each replica; `result` is None for a skipped one.
@@ -176,15 +172,8 @@ def run_variability(
             attributes = example_attributes(spec.dataset, spec.data_dir)
             if attributes is not None:
                 store.record_example_attributes(dataset, attributes)
-    todo: queue.Queue[ReplicaSpec] = queue.Queue()
-    outcome = VariabilityOutcome()
-    for cell in cells:
-        if cell.replica_key in done:
-            outcome.skip()
-            if on_progress:
-                on_progress(cell, None)
-        else:
-            todo.put(cell)
+    outcome = RunOutcome()
+    todo = lane_queue(skip_done(cells, done, attrgetter("replica_key"), outcome, on_progress))
 
     def run_one(cell: ReplicaSpec, device: int | None) -> ReplicaResult:
         return launch(replace(cell, gpu_index=device), spec.timeout_s)

@@ -34,8 +34,8 @@ from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.params import POSITIVE, Range, require, require_seed
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, OpProbe, TrialSpec
-from nnr_profile.runner.child import child_environment, launch_child, write_result
-from nnr_profile.runner.trial import applies_knobs, prepare_run
+from nnr_profile.runner.child import ChildOutcome, child_environment, launch_child, write_result
+from nnr_profile.runner.trial import PreparedRun, applies_knobs, prepare_run
 
 WEIGHTS_FILE = "weights.npy"
 RUN_INDEX_ENV = "NNR_RUN_INDEX"
@@ -254,6 +254,17 @@ def _session_weights(session: Any) -> np.ndarray | None:
     return None
 
 
+def verify_session(run: PreparedRun, spec: TrialSpec) -> Any:
+    """The session of a verify run: PyTorch ops without a deterministic implementation warn
+    (warn_only) where the mode asks for deterministic algorithms, instead of raising."""
+    torch_alerts = spec.framework == "torch" and spec.mode.is_on("deterministic_algorithms")
+    if run.workload.applies_knobs and torch_alerts:
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return run.session(spec)
+
+
 def run_once(spec: TrialSpec) -> tuple[RunRecord, list[str]]:
     """One verify run in this process: (record, raw determinism warnings)."""
     record = RunRecord(status=STATUS_FAILED)
@@ -263,20 +274,7 @@ def run_once(spec: TrialSpec) -> tuple[RunRecord, list[str]]:
         try:
             run = prepare_run(spec)
             record.environment = run.environment
-            workload = run.workload
-            torch_alerts = spec.framework == "torch" and spec.mode.is_on("deterministic_algorithms")
-            if workload.applies_knobs and torch_alerts:
-                import torch
-
-                torch.use_deterministic_algorithms(True, warn_only=True)
-            session = run.adapter.prepare(
-                workload,
-                run.args,
-                spec.mode,
-                spec.batch_size,
-                workload.shape_for(spec.image_size),
-                spec.device,
-            )
+            session = verify_session(run, spec)
             handles = [session.step() for _ in range(spec.warmup + spec.iterations)]
             session.sync()
             record.losses = [session.loss_value(h) for h in handles]
@@ -298,14 +296,28 @@ def _read_weights(folder: Path) -> dict[str, Any]:
     return {"weights": np.load(path)} if path.exists() else {}
 
 
-def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
-    """One verify run in its own process; crashes and timeouts come back as failed records."""
+def run_environment(spec: TrialSpec) -> dict[str, str]:
+    """The environment of one verify run: as `child_environment`, plus its run index."""
     knobs = applies_knobs(spec.framework, spec.workload)
     env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
     env[RUN_INDEX_ENV] = str(spec.repeat)
+    return env
+
+
+def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
+    """One verify run in its own process; crashes and timeouts come back as failed records."""
     outcome = launch_child(
-        "nnr_profile.studies.verify", spec.to_dict(), env, timeout_s, _read_weights
+        "nnr_profile.studies.verify",
+        spec.to_dict(),
+        run_environment(spec),
+        timeout_s,
+        _read_weights,
     )
+    return run_record(outcome)
+
+
+def run_record(outcome: ChildOutcome) -> RunRecord:
+    """The `RunRecord` of a verify run's child process (a crash or timeout: a failed one)."""
     if outcome.result is None:
         return RunRecord(outcome.status, error=outcome.error)
     data = outcome.result

@@ -12,8 +12,8 @@ from nnr_profile.workloads.registry import get_workload
 from nnr_profile.workloads.timing import PerfCounterTimer
 
 
-def _session(overhead, mode, layers=2, batch_size=8, name="calibrate"):
-    workload = get_workload("torch", name)
+def _session(overhead, mode, layers=2, batch_size=8):
+    workload = get_workload("torch", "calibrate")
     adapter = get_adapter("torch")
     adapter.seed(0)
     args = workload.validate({"overhead": overhead, "layers": layers}, None)
