@@ -25,6 +25,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from nnr_profile.core.modes import parse_modes
 from nnr_profile.reports.overhead import overhead_table
+from nnr_profile.runner.pool import RunOutcome
 from nnr_profile.runner.sweep import SweepSpec, resolve_devices, run_sweep
 from nnr_profile.store.database import Store
 from nnr_profile.studies.precision import PrecisionTarget, half_widths, run_to_precision
@@ -72,10 +74,10 @@ def set_threads(threads: str) -> None:
         os.environ["OMP_NUM_THREADS"] = threads
 
 
-def launcher(cell: Cell):
+def launcher(cell: Cell) -> Callable[[SweepSpec], RunOutcome]:
     """`launch` for run_to_precision: run a sweep's pending trials into the cell's store."""
 
-    def launch(spec: SweepSpec):
+    def launch(spec: SweepSpec) -> RunOutcome:
         outcome = run_sweep(spec, cell.db)
         if outcome.failed:
             raise SystemExit(f"overhead {cell.overhead}: {outcome.failed[0].error}")
@@ -127,21 +129,15 @@ def fixed_repeats(args: argparse.Namespace, folder: Path) -> list[Cell]:
 
 
 def _sizing(store: Store) -> dict[str, float]:
-    """Medians over the deterministic trials of what sizing measured (ms and % of the step).
-
-    step_ms: a step without the extra work; kept_pct: units kept x ms per unit / step_ms.
-    """
+    """Medians over the deterministic trials of what sizing set: step_ms (a step without the
+    extra work, the sizing clock) and units (of extra work kept)."""
     trials = store.trials()
     rows = trials[(trials["mode"] == "deterministic") & (trials["status"] == "ok")]
     sized = [json.loads(k).get("injected_work", {}) for k in rows["knobs_applied"]]
     sized = [s for s in sized if s.get("step_ms")]
-    if not sized:
-        return {"step_ms": np.nan, "kept_pct": np.nan}
     return {
-        "step_ms": float(np.median([s["step_ms"] for s in sized])),
-        "kept_pct": float(
-            np.median([100 * s["units"] * s["unit_ms"] / s["step_ms"] for s in sized])
-        ),
+        key: float(np.median([s[key] for s in sized])) if sized else np.nan
+        for key in ("step_ms", "units")
     }
 
 
@@ -165,8 +161,7 @@ def print_table(cells: list[Cell]) -> None:
     """The fidelity table in Markdown."""
     print(
         "| threads | injected_pct | estimate_pct | ratio | ci_low_pct | ci_high_pct | "
-        "half_width_pp | error_pp | repeats | ci_contains | within | kept_pct | "
-        "sizing_step_ms |"
+        "half_width_pp | error_pp | repeats | ci_contains | within | units | sizing_step_ms |"
     )
     print("|---|" + "---:|" * 8 + "---|---|---:|---:|")
     for cell in cells:
@@ -177,7 +172,7 @@ def print_table(cells: list[Cell]) -> None:
             f"{row['ratio']:.3f}x | {row['ci_low_pct']:+.2f} | {row['ci_high_pct']:+.2f} | "
             f"{row['half_width_pp']:.2f} | {error:+.2f} | {row['n_pairs']} | "
             f"{'yes' if contains else 'NO'} | {'yes' if within else 'NO'} | "
-            f"{row['sizing']['kept_pct']:.1f} | {row['sizing']['step_ms']:.2f} |"
+            f"{row['sizing']['units']:.1f} | {row['sizing']['step_ms']:.2f} |"
         )
 
 

@@ -6,5 +6,5 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 nnr-profile list
 nnr-profile run --model smallcnn,resnet18,calibrate --gpu all --modes default,deterministic \
-    --batch-size 16 --image-size 64 --iterations 30 --warmup 5 --repeats 2
+    --batch-size 16 --image-size 64 --iterations 20 --warmup 5 --repeats 3
 nnr-profile report --out nnr-results/report

@@ -115,8 +115,9 @@ def child_environment(
 ) -> dict[str, str]:
     """The process environment: mode variables (when `knobs`), GPU pinning, hash seed.
 
-    On the CPU, OMP_NUM_THREADS (unless set already) is `cpu_threads()`: benchmarks/fidelity.py
-    measured narrower intervals with the parent left a core than with every core in the child.
+    On the CPU, OMP_NUM_THREADS (unless set already) is `cpu_threads()`: in benchmarks/fidelity.py
+    a trial on every core gave no narrower interval on a quiet machine and a wrong one whenever
+    anything else ran (spin-waiting threads collapse); one core left to the parent keeps it.
     """
     env = dict(os.environ if base is None else base)
     if knobs:

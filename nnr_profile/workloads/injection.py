@@ -4,7 +4,7 @@
 give that, because the loss, the optimizer and the framework's own overhead do not grow with
 them. So after warm-up, in the trial's own process, `size_injection` runs pairs of neighbouring
 steps, one without and one with some units of extra work (the order alternating, so a trend
-cancels), and reads the median step time without it and the median paired difference: what the
+cancels), and reads the median step time without it and the median paired ratio: what the
 extra work adds to a whole step, including any slowing of the default work. It then sets the
 units so that the extra work adds `share` x the step time. Both modes run the same sizing steps
 (sized for the workload's `overhead`); only the default mode then keeps none of it.
@@ -53,6 +53,9 @@ class WorkInjector(Protocol):
     def sizing_timer(self, session: Any) -> Any:
         """A fresh step timer (an IterationTimer) in the clock sizing should use."""
 
+    def sizing_block(self) -> int:
+        """Steps timed together as one sample (more on a GPU, whose queue carries over)."""
+
 
 class StepSession(Protocol):
     """What sizing needs from a training session."""
@@ -75,80 +78,87 @@ def find_injector(parts: Iterable[object]) -> WorkInjector | None:
 def paired_steps(
     session: StepSession, injector: WorkInjector, units: float, pairs: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Step times (ms, the injector's clock) without and with `units` of extra work, per pair."""
-    timer = injector.sizing_timer(session)
+    """Step times (ms, the injector's clock) without and with `units` of extra work, per pair.
+
+    Each sample times `sizing_block()` steps in a row and gives their mean.
+    """
+    timer, block = injector.sizing_timer(session), injector.sizing_block()
     with_extra: list[bool] = []
     for index in range(pairs):
         for extra in (False, True) if index % 2 == 0 else (True, False):
             injector.set_units(units if extra else 0.0)
             timer.start()
-            session.step()
+            for _ in range(block):
+                session.step()
             timer.stop()
             with_extra.append(extra)
     session.sync()
-    times = np.asarray(timer.times_ms())
+    times = np.asarray(timer.times_ms()) / block
     flags = np.asarray(with_extra)
     return times[~flags], times[flags]
 
 
-def _added_ms(
+def _added_share(
     session: StepSession, injector: WorkInjector, units: float, pairs: int
 ) -> tuple[float, float]:
-    """(median step ms without extra work, median ms that `units` add to a neighbouring step)."""
+    """(median step ms without extra work, median share `units` add to the paired step).
+
+    Shares are per-pair ratios, so a change of the machine's speed between pairs cancels.
+    """
     base, extra = paired_steps(session, injector, units, pairs)
-    return float(np.median(base)), float(np.median(extra - base))
+    return float(np.median(base)), float(np.median(extra / base)) - 1
 
 
 def _search(session: StepSession, injector: WorkInjector, share: float) -> tuple[float, float]:
-    """(units for `share` x the step time, ms per unit), from SEARCH_ROUNDS rounds.
+    """(units for `share` of the step time, share each unit adds), from SEARCH_ROUNDS rounds.
 
     Each round runs at the units the last one suggests (at most SEARCH_GROWTH**2 times more; ten
     times more while none shows). Always the same number of steps, so modes train alike.
     """
-    units, unit_ms = 1.0, math.nan
+    units, per_unit, step_ms = 1.0, math.nan, math.nan
     for _ in range(SEARCH_ROUNDS):
-        step_ms, added_ms = _added_ms(session, injector, units, SEARCH_PAIRS)
-        if added_ms > 0 and math.isfinite(added_ms):
-            unit_ms = added_ms / units
-            units = min(share * step_ms / unit_ms, units * SEARCH_GROWTH**2)
-        elif math.isnan(unit_ms):
+        step_ms, added = _added_share(session, injector, units, SEARCH_PAIRS)
+        if added > 0 and math.isfinite(added):
+            per_unit = added / units
+            units = min(share / per_unit, units * SEARCH_GROWTH**2)
+        elif math.isnan(per_unit):
             units *= SEARCH_GROWTH
-    if math.isnan(unit_ms):
+    if math.isnan(per_unit):
         raise RuntimeError(
             f"calibrate: {units / SEARCH_GROWTH:g} units of extra work did not lengthen a "
             f"{step_ms:.3f} ms step; use a larger --batch-size or more layers"
         )
-    return units, unit_ms
+    return units, per_unit
 
 
 def size_injection(session: StepSession, injector: WorkInjector) -> dict[str, float]:
     """Size `injector`'s work to `probe_share` x the step time, keep `share` x the step time.
 
-    A search from one unit, then SLOPE_PAIRS pairs at max(`probe_share`, MEASURED_SHARE) x the
-    step time give the time one unit adds; FINAL_PAIRS pairs at `probe_share` measure what that
+    A search from one unit, then SLOPE_PAIRS pairs at max(`probe_share`, MEASURED_SHARE) of the
+    step time give the share one unit adds; FINAL_PAIRS pairs at `probe_share` measure what that
     amount adds there (any fixed cost of switching the work on included), and one Newton step
-    with that slope lands on the target. Every mode runs the same steps. Returns the kept and sized
-    shares (%), the median step time without the extra work and the time per unit (ms, the
-    injector's clock), the units kept, and the share the final round measured (%).
+    with that slope lands on the target. Every mode runs the same steps. Returns the kept and
+    sized shares (%), the median step time without the extra work and the time one unit adds
+    (ms, the injector's clock), the units kept, and the share the final round measured (%).
     """
     probe = float(injector.probe_share)
     if probe <= 0:
         injector.set_units(0.0)
         return {"target_pct": 0.0, "units": 0.0}
-    wide, unit_ms = _search(session, injector, max(probe, MEASURED_SHARE))
-    step_ms, added_ms = _added_ms(session, injector, wide, SLOPE_PAIRS)
-    if added_ms > 0:
-        unit_ms = added_ms / wide
-    near = probe * step_ms / unit_ms
-    step_ms, added_ms = _added_ms(session, injector, near, FINAL_PAIRS)
-    sized = max(0.0, near + (probe * step_ms - added_ms) / unit_ms)
+    wide, per_unit = _search(session, injector, max(probe, MEASURED_SHARE))
+    _, added = _added_share(session, injector, wide, SLOPE_PAIRS)
+    if added > 0:
+        per_unit = added / wide
+    near = probe / per_unit
+    step_ms, added = _added_share(session, injector, near, FINAL_PAIRS)
+    sized = max(0.0, near + (probe - added) / per_unit)
     kept = sized * float(injector.share) / probe
     injector.set_units(kept)
     return {
         "target_pct": float(injector.share) * 100,
         "sized_pct": probe * 100,
         "step_ms": step_ms,
-        "unit_ms": unit_ms,
+        "unit_ms": per_unit * step_ms,
         "units": kept,
-        "measured_pct": added_ms / step_ms * 100,
+        "measured_pct": added * 100,
     }

@@ -58,6 +58,14 @@ def test_other_workloads_inject_nothing():
     assert session.size_injected_work() == {}
 
 
+def test_sizing_can_time_blocks_of_steps_as_on_a_gpu(monkeypatch):
+    session = _session(1.0, "deterministic", layers=4, batch_size=32)
+    injector = find_injector(session.model.modules())
+    monkeypatch.setattr(injector, "sizing_block", lambda: 3)
+    sized = session.size_injected_work()
+    assert sized["units"] > 0 and 30 < sized["measured_pct"] < 300
+
+
 def _alternating_ratio(session, steps=40):
     """Median step time with the sized work over the median without it, in alternation."""
     injector = find_injector(session.model.modules())

@@ -51,6 +51,10 @@ class InjectedWork(keras.layers.Layer):
             return session.timer()
         return PerfCounterTimer(session.sync, clock=time.process_time_ns)
 
+    def sizing_block(self) -> int:
+        """One step per sizing sample (each step ends with a device sync)."""
+        return 1
+
     def compute_output_spec(self, inputs: Any) -> Any:
         """The input's spec: the layer returns its input."""
         return keras.KerasTensor(inputs.shape, inputs.dtype)

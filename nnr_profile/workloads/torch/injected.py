@@ -3,8 +3,9 @@
 See `nnr_profile.workloads.injection` for how the amount is sized. On the CPU one unit is a
 (batch x width) @ (width x width) product, the forward work of one of the model's Linear
 layers; a fraction of a unit multiplies that share of the batch's rows. The product is chained
-through an orthogonal matrix, so values neither grow nor shrink into denormals. On a GPU one
-unit is a device-side spin of `CYCLES_PER_UNIT` clock cycles (one kernel, no launch gaps).
+through an orthogonal matrix, so values neither grow nor shrink into denormals, and the cost of
+a unit does not depend on how many there are. On a GPU one unit is a device-side spin of
+`CYCLES_PER_UNIT` clock cycles (one kernel, no launch gaps).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from torch import nn
 from nnr_profile.workloads.timing import IterationTimer, PerfCounterTimer
 
 CYCLES_PER_UNIT = 10_000
+GPU_BLOCK = 4
+"""Steps per sizing sample on a GPU: kernels queued during one step run in the next, so single
+steps would misplace time between the two modes of a pair."""
 
 
 class InjectedWork(nn.Module):
@@ -42,6 +46,10 @@ class InjectedWork(nn.Module):
         if self.rotation.is_cuda or torch.get_num_threads() > 1:
             return session.timer()
         return PerfCounterTimer(clock=time.process_time_ns)
+
+    def sizing_block(self) -> int:
+        """GPU_BLOCK steps per sizing sample on a GPU (its queue carries over), else 1."""
+        return GPU_BLOCK if self.rotation.is_cuda else 1
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """`inputs`, after the extra work."""
