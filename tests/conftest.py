@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,6 +50,15 @@ def run_cli(
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def run_probe(script: Path) -> dict:
+    """The JSON object a probe script prints last, run in a child (TF and torch crash in one)."""
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=cli_env(), timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def assert_one_line_usage_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:

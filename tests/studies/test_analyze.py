@@ -3,15 +3,12 @@
 TensorFlow runs in child processes only (TF and torch crash when loaded in one process).
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_one_line_usage_error, cli_env, run_cli
+from conftest import assert_one_line_usage_error, run_cli, run_probe
 
 from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import MODES
@@ -205,12 +202,7 @@ def test_grad_snr_compares_noise_settings_over_replicas(tmp_path, framework):
 @pytest.fixture(scope="module")
 def tf_probe() -> dict:
     """What studies/tf_analysis_probe.py measured in a child process (one TF import)."""
-    script = Path(__file__).parent / "tf_analysis_probe.py"
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=cli_env(), timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_probe(Path(__file__).parent / "tf_analysis_probe.py")
 
 
 @pytest.mark.slow

@@ -6,14 +6,11 @@ smallcnn on the offline digits dataset and prints what these tests assert.
 """
 
 import importlib.util
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from conftest import run_probe
 
 pytestmark = [
     pytest.mark.skipif(
@@ -28,12 +25,7 @@ SIZE_HINT = "same --model, --dataset and --workload-arg as the stored replicas?"
 @pytest.fixture(scope="module")
 def probe() -> dict:
     """What workloads/tf_training_probe.py measured in a child process (one TF import)."""
-    script = Path(__file__).parent / "tf_training_probe.py"
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=cli_env(), timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_probe(Path(__file__).parent / "tf_training_probe.py")
 
 
 def same(a: dict, b: dict) -> bool:

@@ -5,13 +5,10 @@ in one process): the checks that need TF run once in a child, tests/workloads/tf
 """
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from conftest import run_probe
 
 from nnr_profile.core import modes as determinism
 from nnr_profile.core.errors import UsageError
@@ -50,12 +47,7 @@ needs_tf = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def probe() -> dict:
     """What workloads/tf_probe.py measured in a child process (one TF import)."""
-    script = Path(__file__).parent / "tf_probe.py"
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=cli_env(), timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_probe(Path(__file__).parent / "tf_probe.py")
 
 
 def test_every_study_model_is_registered_for_tf():
