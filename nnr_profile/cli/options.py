@@ -80,7 +80,8 @@ modes = _shared(
     "--modes",
     default="default,deterministic",
     show_default=True,
-    help="Comma-separated: default, fast, deterministic, or knobs joined with '+'.",
+    help="Comma-separated: default, fast, deterministic, ladder (the cumulative knob ladder), "
+    "or knobs joined with '+'.",
 )
 iterations = _shared("--iterations", type=COUNT_TYPE, show_default=True)
 epochs = _shared("--epochs", type=COUNT_TYPE, show_default=True)
