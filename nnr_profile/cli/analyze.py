@@ -1,7 +1,7 @@
 """`nnr-profile verify`, `variability` and `analyze`: what non-determinism does to training.
 
-Thin layer: parse options, call the library (profiler/verify.py, profiler/variability.py,
-profiler/grad_snr.py, profiler/landscape.py), print. Heavy imports happen inside commands.
+Thin layer: parse options, call the library (nnr_profile.studies: verify, variability,
+grad_snr, landscape), print. Heavy imports happen inside commands.
 """
 
 from __future__ import annotations
