@@ -15,7 +15,7 @@ import pandas as pd
 
 from nnr_profile.core.specs import STATUS_OK
 from nnr_profile.reports.stats import trial_summary
-from nnr_profile.store.database import Store, connect, guarded
+from nnr_profile.store.database import Store
 
 SKIPPED_COLUMNS = ["trial_id", "iteration", "time_ms", "reason"]
 CELL_COLUMNS = [
@@ -104,12 +104,7 @@ def skipped_note(skipped: pd.DataFrame, shown: int = 3) -> str | None:
 def load_inputs(store: Store) -> ReportInputs:
     """Read everything the report needs from an open store (read-only queries)."""
     trials = store.trials()
-    conn = connect(store.path, write=False, check=False)
-    try:
-        with guarded(store.path):
-            times = pd.read_sql_query(TIMES_SQL, conn, params=(STATUS_OK,))
-    finally:
-        conn.close()
+    times = store.query(TIMES_SQL, (STATUS_OK,))
     usable, skipped = check_times(times)
     del times
     per_trial = per_trial_frame(trials, usable[["trial_id", "time_ms"]])

@@ -43,11 +43,11 @@ from nnr_profile.studies.verify import (
     RunRecord,
     VerifyReport,
     VerifySpec,
-    _session_weights,
     ops_from_error,
     ops_from_warnings,
     run_environment,
     run_record,
+    session_weights,
     verify,
     verify_session,
 )
@@ -235,7 +235,7 @@ def run_located(
             else:
                 result["losses"] = [session.loss_value(h) for h in handles]
                 result["weights_hash"] = session.weights_hash()
-                weights = _session_weights(session)
+                weights = session_weights(session)
                 if weights is not None:
                     arrays["weights"] = weights
             if writer.mismatch is not None:

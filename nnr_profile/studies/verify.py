@@ -237,7 +237,7 @@ def ops_from_error(error: str | None) -> list[str]:
     return [error.splitlines()[0][:200]]
 
 
-def _session_weights(session: Any) -> np.ndarray | None:
+def session_weights(session: Any) -> np.ndarray | None:
     """Every parameter and buffer, sorted by name, as one float32 vector (None if unknown)."""
     model = getattr(session, "model", None)
     if model is None:
@@ -279,7 +279,7 @@ def run_once(spec: TrialSpec) -> tuple[RunRecord, list[str]]:
             session.sync()
             record.losses = [session.loss_value(h) for h in handles]
             record.weights_hash = session.weights_hash()
-            record.weights = _session_weights(session)
+            record.weights = session_weights(session)
             record.status = STATUS_OK
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"
