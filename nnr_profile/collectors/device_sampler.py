@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from nnr_profile.collectors.nvml import _nvml
+from nnr_profile.collectors.nvml import nvml_module
 
 SAMPLE_COLUMNS = ("t_s", "sm_clock_mhz", "temperature_c", "power_w", "throttle_reasons")
 """Columns of a sample table: seconds since start, SM clock (MHz), GPU temperature (°C),
@@ -37,7 +37,7 @@ class DeviceSampler:
     """Samples NVML every `period_s` seconds in a thread between `start` and `stop`."""
 
     def __init__(self, index: int | None, period_s: float = 0.05) -> None:
-        self._nvml = _nvml() if index is not None else None
+        self._nvml = nvml_module() if index is not None else None
         self._handle = None
         self._period_s = period_s
         self._rows: list[tuple[Any, ...]] = []

@@ -30,7 +30,7 @@ def arch_name(major: int, minor: int) -> str:
     return "unknown"
 
 
-def _nvml():
+def nvml_module():
     """The initialised pynvml module, or None when no NVIDIA driver is reachable."""
     try:
         import pynvml
@@ -47,7 +47,7 @@ def _text(value: Any) -> str:
 
 def gpu_info(index: int) -> dict[str, Any] | None:
     """Identity of the GPU at NVML `index`: name, uuid, compute capability, arch, driver, memory."""
-    nvml = _nvml()
+    nvml = nvml_module()
     if nvml is None:
         return None
     try:
@@ -75,7 +75,7 @@ def gpu_info(index: int) -> dict[str, Any] | None:
 
 def list_gpus() -> list[dict[str, Any]]:
     """Every GPU NVML sees (empty without a driver or GPU)."""
-    nvml = _nvml()
+    nvml = nvml_module()
     if nvml is None:
         return []
     try:
@@ -89,7 +89,7 @@ class EnergyMeter:
     """Energy the GPU used between `start` and `stop`, in joules (None where unsupported)."""
 
     def __init__(self, index: int | None) -> None:
-        self._nvml = _nvml() if index is not None else None
+        self._nvml = nvml_module() if index is not None else None
         self._handle = None
         self._start_mj: int | None = None
         self.energy_j: float | None = None
