@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from nnr_profile.core.modes import parse_modes
+from nnr_profile.profiler.runner.pool import RunOutcome
+from nnr_profile.profiler.runner.sweep import SweepSpec, resolve_devices, run_sweep
 from nnr_profile.reports.overhead import overhead_table
-from nnr_profile.runner.pool import RunOutcome
-from nnr_profile.runner.sweep import SweepSpec, resolve_devices, run_sweep
 from nnr_profile.store.database import Store
 from nnr_profile.studies.precision import PrecisionTarget, half_widths, run_to_precision
 

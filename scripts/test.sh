@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install-nsys.sh
-bash scripts/start-slurm.sh  # a one-node Slurm for tests/runner/test_cluster.py (skipped without)
+bash scripts/start-slurm.sh  # a one-node Slurm for tests/profiler/runner/test_cluster.py (skipped without)
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

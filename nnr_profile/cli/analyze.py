@@ -232,7 +232,7 @@ def variability_command(
       nnr-profile variability --framework tf --model resnet18 --dataset celeba --data-dir ~/data
     """
     from nnr_profile.core.paths import prepare_output_file
-    from nnr_profile.runner.sweep import resolve_devices
+    from nnr_profile.profiler.runner.sweep import resolve_devices
     from nnr_profile.studies.variability import (
         VariabilitySpec,
         parse_settings,

@@ -194,9 +194,9 @@ def _run_gate_sweep(
 ) -> None:
     """Run the gate's paired A/B into `db` (repeats, or until the --target-ci is reached)."""
     from nnr_profile.cli.progress import sweep_progress
-    from nnr_profile.collectors.base import parse_collectors
     from nnr_profile.core.paths import prepare_output_file
-    from nnr_profile.runner.sweep import SweepSpec, plan_sweep, resolve_devices, run_sweep
+    from nnr_profile.profiler.collectors.base import parse_collectors
+    from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep, resolve_devices, run_sweep
     from nnr_profile.studies.precision import precision_target, run_to_precision
 
     choice = resolve_devices(gpu)

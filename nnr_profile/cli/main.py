@@ -16,7 +16,7 @@ import click
 from nnr_profile import __version__
 from nnr_profile.cli import options
 from nnr_profile.core.errors import NnrError, UsageError
-from nnr_profile.runner.launchers import LAUNCHER_MODULES
+from nnr_profile.profiler.runner.launchers import LAUNCHER_MODULES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +39,7 @@ def list_command() -> None:
     Example:
       nnr-profile list
     """
-    from nnr_profile.collectors.nvml import list_gpus
+    from nnr_profile.profiler.collectors.nvml import list_gpus
     from nnr_profile.workloads.adapter import framework_available
     from nnr_profile.workloads.registry import FRAMEWORKS, broken_plugins, load_workloads
 
@@ -82,8 +82,8 @@ def env_command(gpu_index: int | None) -> None:
     Example:
       nnr-profile env --gpu 0
     """
-    from nnr_profile.collectors.nvml import list_gpus
-    from nnr_profile.runner.environment import host_fingerprint
+    from nnr_profile.profiler.collectors.nvml import list_gpus
+    from nnr_profile.profiler.runner.environment import host_fingerprint
     from nnr_profile.workloads.adapter import framework_available, get_adapter
     from nnr_profile.workloads.registry import FRAMEWORKS
 
@@ -201,12 +201,12 @@ def run_command(
       nnr-profile run --model resnet50 --launcher slurm --partition gpu --constraint a100
     """
     from nnr_profile.cli.progress import sweep_progress
-    from nnr_profile.collectors.base import parse_collectors
     from nnr_profile.core.modes import parse_modes, same_as_default_note
     from nnr_profile.core.paths import prepare_output_dir, prepare_output_file
-    from nnr_profile.runner.launchers.base import make_launcher
-    from nnr_profile.runner.launchers.cluster import ClusterLauncher
-    from nnr_profile.runner.sweep import SweepSpec, plan_sweep
+    from nnr_profile.profiler.collectors.base import parse_collectors
+    from nnr_profile.profiler.runner.launchers.base import make_launcher
+    from nnr_profile.profiler.runner.launchers.cluster import ClusterLauncher
+    from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
     from nnr_profile.workloads.selection import select_workloads
 
     runner = make_launcher(

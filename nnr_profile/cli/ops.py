@@ -39,7 +39,7 @@ def ops_command(
     """
     from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.core.specs import STATUS_OK
-    from nnr_profile.runner.sweep import resolve_devices
+    from nnr_profile.profiler.runner.sweep import resolve_devices
     from nnr_profile.studies.ops import plan_probes, probe_ops
     from nnr_profile.workloads.selection import select_workloads
 

@@ -142,7 +142,7 @@ class CollectorOption(click.Option):
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         """The help line, with every registered collector and its description."""
-        from nnr_profile.collectors.base import BROKEN, collector_descriptions
+        from nnr_profile.profiler.collectors.base import BROKEN, collector_descriptions
 
         try:
             found = "; ".join(f"{n}: {d}" for n, d in collector_descriptions().items())
@@ -287,7 +287,7 @@ def one_device_options(seed_help: str) -> Callable[[Any], Any]:
 
 def single_device(gpu: str) -> int | None:
     """--gpu for commands that use one device: 'auto' (first GPU, else CPU), 'cpu', or an index."""
-    from nnr_profile.runner.sweep import resolve_devices
+    from nnr_profile.profiler.runner.sweep import resolve_devices
 
     text = gpu.strip().lower()
     choice = resolve_devices("all" if text == "auto" else text)

@@ -1,6 +1,6 @@
 """`nnr-profile trace`: summarise and compare GPU kernel traces.
 
-Thin layer: parse options, call :mod:`nnr_profile.traces`, print. The commands
+Thin layer: parse options, call :mod:`nnr_profile.profiler.traces`, print. The commands
 use the pandas-free summary path, so they never import pandas, torch or tensorflow.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from nnr_profile.traces import DIFF_COLUMNS, READERS, SUMMARY_COLUMNS
-from nnr_profile.traces.render import OUTPUT_FORMATS
+from nnr_profile.profiler.traces import DIFF_COLUMNS, READERS, SUMMARY_COLUMNS
+from nnr_profile.profiler.traces.render import OUTPUT_FORMATS
 
 _output = click.option(
     "--format",
@@ -54,8 +54,8 @@ def summarize(file: str, output_format: str, trace_format: str | None) -> None:
       nnr-profile trace summarize report1.sqlite --format csv > kernels.csv
       nnr-profile trace summarize trace.json.gz --trace-format kineto
     """
-    from nnr_profile.traces import trace_summary
-    from nnr_profile.traces.render import render
+    from nnr_profile.profiler.traces import trace_summary
+    from nnr_profile.profiler.traces.render import render
 
     summary = trace_summary(file, trace_format)
     rows = [s.as_row() for s in summary.stats]
@@ -78,8 +78,8 @@ def diff(base: str, other: str, output_format: str, trace_format: str | None) ->
     Example:
       nnr-profile trace diff default.sqlite deterministic.sqlite --format markdown
     """
-    from nnr_profile.traces import diff_rows, trace_summary
-    from nnr_profile.traces.render import render
+    from nnr_profile.profiler.traces import diff_rows, trace_summary
+    from nnr_profile.profiler.traces.render import render
 
     left, right = trace_summary(base, trace_format), trace_summary(other, trace_format)
     rows = diff_rows(left.stats, right.stats)
@@ -89,7 +89,7 @@ def diff(base: str, other: str, output_format: str, trace_format: str | None) ->
 
 def _notes(notes: list[tuple[str, tuple[str, ...]]], output_format: str) -> None:
     """How each file was read: after a Markdown table, on stderr beside CSV or JSON."""
-    from nnr_profile.traces.render import render_notes
+    from nnr_profile.profiler.traces.render import render_notes
 
     lines = [f"{file}: {note}" for file, file_notes in notes for note in file_notes]
     if output_format == "markdown":

@@ -2,7 +2,7 @@
 slower or faster between two runs (e.g. ``default`` vs ``deterministic`` mode).
 
 Pure functions on summary frames (``name``, ``calls``, ``total_ns``, as from
-:func:`nnr_profile.traces.summarize_kernels`); no framework imports.
+:func:`nnr_profile.profiler.traces.summarize_kernels`); no framework imports.
 """
 
 from __future__ import annotations

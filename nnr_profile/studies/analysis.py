@@ -14,7 +14,7 @@ import numpy as np
 from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import TrialSpec
-from nnr_profile.runner.trial import prepare_run
+from nnr_profile.profiler.runner.trial import prepare_run
 from nnr_profile.workloads.datasets import Dataset
 
 ANALYSIS_FRAMEWORKS = ("torch", "tf")

@@ -37,8 +37,8 @@ from nnr_profile.core.errors import NnrError, ParameterError, UsageError
 from nnr_profile.core.modes import MODES, Mode
 from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK
-from nnr_profile.runner.child import child_environment, launch_child, write_result
-from nnr_profile.runner.trial import applies_knobs
+from nnr_profile.profiler.runner.child import child_environment, launch_child, write_result
+from nnr_profile.profiler.runner.trial import applies_knobs
 from nnr_profile.studies.analysis import check_framework
 from nnr_profile.studies.variability import NOISE_SETTINGS, NoiseSetting, replica_seeds
 from nnr_profile.workloads.registry import get_workload

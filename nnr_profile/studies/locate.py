@@ -28,8 +28,8 @@ import numpy as np
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
 from nnr_profile.core.text import slug
-from nnr_profile.runner.child import launch_child, write_result
-from nnr_profile.runner.trial import prepare_run
+from nnr_profile.profiler.runner.child import launch_child, write_result
+from nnr_profile.profiler.runner.trial import prepare_run
 from nnr_profile.studies.locate_stream import (
     Divergence,
     StreamWriter,

@@ -16,7 +16,7 @@ from typing import Any
 
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import OpProbe, TrialSpec
-from nnr_profile.runner.sweep import SweepSpec, plan_sweep
+from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
 from nnr_profile.store.database import Store
 from nnr_profile.studies.verify import RunRecord, launch_run, op_probe
 

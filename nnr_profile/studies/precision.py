@@ -23,9 +23,9 @@ import pandas as pd
 
 from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.params import Range, require
+from nnr_profile.profiler.runner.pool import RunOutcome
+from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
 from nnr_profile.reports.overhead import group_keys, overhead_table
-from nnr_profile.runner.pool import RunOutcome
-from nnr_profile.runner.sweep import SweepSpec, plan_sweep
 from nnr_profile.workloads.registry import get_workload
 
 DEFAULT_MAX_REPEATS = 20

@@ -21,8 +21,8 @@ import numpy as np
 
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, DeviceModeSpec
-from nnr_profile.runner.child import child_environment, launch_child, write_result
-from nnr_profile.runner.trial import applies_knobs, prepare_run, run_capturing
+from nnr_profile.profiler.runner.child import child_environment, launch_child, write_result
+from nnr_profile.profiler.runner.trial import applies_knobs, prepare_run, run_capturing
 
 WEIGHTS_FILE = "weights.npy"
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
-from nnr_profile.runner.child import launch_child, write_result
+from nnr_profile.profiler.runner.child import launch_child, write_result
 from nnr_profile.studies.locate import prepare_session
 from nnr_profile.studies.verify import VerifySpec, run_environment
 

@@ -27,7 +27,7 @@ from typing import Any
 from nnr_profile.core.errors import ParameterError, UsageError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.params import COUNT, POSITIVE, require, require_seed
-from nnr_profile.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
+from nnr_profile.profiler.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.studies.replica import ReplicaResult, ReplicaSpec, launch_replica
 from nnr_profile.workloads.datasets import dataset_info, example_attributes
 from nnr_profile.workloads.registry import get_workload

@@ -34,8 +34,13 @@ from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.params import POSITIVE, Range, require, require_seed
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, OpProbe, TrialSpec
-from nnr_profile.runner.child import ChildOutcome, child_environment, launch_child, write_result
-from nnr_profile.runner.trial import PreparedRun, applies_knobs, prepare_run
+from nnr_profile.profiler.runner.child import (
+    ChildOutcome,
+    child_environment,
+    launch_child,
+    write_result,
+)
+from nnr_profile.profiler.runner.trial import PreparedRun, applies_knobs, prepare_run
 
 WEIGHTS_FILE = "weights.npy"
 RUN_INDEX_ENV = "NNR_RUN_INDEX"

@@ -11,37 +11,51 @@ PACKAGE = Path(__file__).resolve().parents[2] / "nnr_profile"
 
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
-    "traces": {"core"},
+    "profiler": set(),
+    "profiler.traces": {"core"},
     "workloads": {"core"},
-    "collectors": {"traces", "core"},
-    "store": {"traces", "core"},
-    "runner": {"collectors", "workloads", "store", "traces", "core"},
-    "studies": {"runner", "collectors", "workloads", "store", "reports", "traces", "core"},
-    "reports": {"store", "traces", "core"},
-    "api": {"reports", "store", "traces", "core"},
+    "profiler.collectors": {"profiler.traces", "core"},
+    "store": {"core"},
+    "profiler.runner": {"profiler.collectors", "workloads", "store", "core"},
+    "studies": {"profiler.runner", "workloads", "store", "reports", "core"},
+    "reports": {"store", "core"},
+    "api": {"reports", "store", "core"},
     "cli": {
-        "api",
         "studies",
-        "runner",
-        "collectors",
+        "profiler.runner",
+        "profiler.collectors",
+        "profiler.traces",
         "workloads",
         "store",
-        "traces",
         "reports",
         "core",
     },
 }
-"""part -> the parts it may import (besides itself and the package root's __version__)."""
+"""part -> the parts it imports (besides itself and the package root's __version__); exactly the
+arrows of docs/architecture.md, each of them used."""
 
-NO_FRAMEWORK = {"core", "traces", "store", "reports", "api"}
-EXEMPT = {("traces/formats/tf_xplane.py", "tensorflow")}
+NO_FRAMEWORK = {"core", "profiler.traces", "store", "reports", "api"}
+EXEMPT = {("profiler/traces/formats/tf_xplane.py", "tensorflow")}
 """TensorFlow's generated XPlane protobuf module is imported only when TF is already loaded."""
 FRAMEWORKS = {"torch", "torchvision", "tensorflow", "keras"}
 
 
 def _part(path: Path) -> str:
-    relative = path.relative_to(PACKAGE)
-    return relative.parts[0].removesuffix(".py")
+    """The part a module belongs to: a top-level folder or module, or a folder of profiler/."""
+    parts = path.relative_to(PACKAGE).parts
+    if parts[0] == "profiler" and len(parts) > 2:
+        return f"profiler.{parts[1]}"
+    return parts[0].removesuffix(".py")
+
+
+def _target(module: str) -> str | None:
+    """The part an imported module name belongs to, or None outside the package."""
+    names = module.split(".")
+    if names[0] != "nnr_profile" or len(names) < 2 or names[1] == "__version__":
+        return None
+    if names[1] == "profiler" and len(names) > 2:
+        return f"profiler.{names[2]}"
+    return names[1]
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -52,8 +66,8 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
-            if node.module == "nnr_profile":
-                found.extend((node.lineno, f"nnr_profile.{a.name}") for a in node.names)
+            if node.module in ("nnr_profile", "nnr_profile.profiler"):
+                found.extend((node.lineno, f"{node.module}.{a.name}") for a in node.names)
     return found
 
 
@@ -72,18 +86,31 @@ def test_imports_run_downward(path):
     allowed = ALLOWED[part] | {part}
     wrong = []
     for line, module in _imports(path):
-        names = module.split(".")
-        if names[0] == "nnr_profile" and len(names) > 1 and names[1] != "__version__":
-            if names[1] not in allowed:
-                wrong.append(f"line {line}: {part} -> {names[1]} ({module})")
-        elif names[0] in FRAMEWORKS and part in NO_FRAMEWORK:
-            if (str(path.relative_to(PACKAGE)), names[0]) in EXEMPT:
+        target = _target(module)
+        if target is not None:
+            if target not in allowed:
+                wrong.append(f"line {line}: {part} -> {target} ({module})")
+        elif module.split(".")[0] in FRAMEWORKS and part in NO_FRAMEWORK:
+            if (str(path.relative_to(PACKAGE)), module.split(".")[0]) in EXEMPT:
                 continue
-            wrong.append(f"line {line}: {part} imports the framework {names[0]}")
+            wrong.append(f"line {line}: {part} imports the framework {module.split('.')[0]}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_allowed_arrow_is_used():
+    used: dict[str, set[str]] = {part: set() for part in ALLOWED}
+    for path in MODULES:
+        part = _part(path)
+        for _, module in _imports(path):
+            target = _target(module)
+            if target is not None and target != part:
+                used[part].add(target)
+    unused = {part: sorted(ALLOWED[part] - used[part]) for part in ALLOWED}
+    assert not {p: u for p, u in unused.items() if u}, f"arrows nothing uses: {unused}"
 
 
 def test_the_checker_sees_a_wrong_arrow(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from nnr_profile.runner.sweep import plan\n")
-    assert _imports(bad) == [(2, "nnr_profile.runner.sweep")]
+    bad.write_text("def f():\n    from nnr_profile.profiler.runner.sweep import plan\n")
+    assert _imports(bad) == [(2, "nnr_profile.profiler.runner.sweep")]
+    assert _target("nnr_profile.profiler.runner.sweep") == "profiler.runner"

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from fixtures_traces import fixture
 
+from nnr_profile.profiler.traces import summarize_trace
 from nnr_profile.reports.attribution import (
     ATTRIBUTION_COLUMNS,
     attribute_overhead,
     normalize_kernel_name,
 )
-from nnr_profile.traces import summarize_trace
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from nnr_profile.collectors.device_sampler import summarize_samples
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import TrialResult, TrialSpec
+from nnr_profile.profiler.collectors.device_sampler import summarize_samples
 from nnr_profile.reports.clocks import SHOWN, clock_noise_by_mode, with_clock_noise
 from nnr_profile.reports.report import write_report
 from nnr_profile.store.database import Store

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from store_samples import trial
 
-from nnr_profile.collectors.device_sampler import sample_records, summarize_samples
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import OpProbe, TrialSpec
+from nnr_profile.profiler.collectors.device_sampler import sample_records, summarize_samples
 from nnr_profile.store.database import Store
 from nnr_profile.store.merge import merge_stores
 from nnr_profile.store.schema import ADDED_COLUMNS

@@ -5,7 +5,7 @@ import pytest
 
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import STATUS_OK, TrialSpec
-from nnr_profile.runner.trial import run_trial
+from nnr_profile.profiler.runner.trial import run_trial
 from nnr_profile.workloads.adapter import get_adapter
 from nnr_profile.workloads.injection import find_injector
 from nnr_profile.workloads.registry import get_workload

@@ -13,7 +13,7 @@ from conftest import run_probe
 from nnr_profile.core import modes as determinism
 from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import MODES, mode_env, parse_modes, same_as_default
-from nnr_profile.runner.sweep import SweepSpec, plan_sweep
+from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
 from nnr_profile.workloads.registry import get_workload, load_workloads
 
 STUDY_TF = [

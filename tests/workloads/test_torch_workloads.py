@@ -9,7 +9,7 @@ from conftest import run_cli
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import STATUS_OK, TrialSpec
-from nnr_profile.runner.trial import run_trial
+from nnr_profile.profiler.runner.trial import run_trial
 from nnr_profile.workloads.adapter import get_adapter
 from nnr_profile.workloads.registry import BuildContext, Workload, get_workload, load_workloads
 from nnr_profile.workloads.torch.timm_models import import_timm

@@ -14,7 +14,7 @@ from dataclasses import replace
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import TrialSpec
-from nnr_profile.runner.trial import run_trial
+from nnr_profile.profiler.runner.trial import run_trial
 from nnr_profile.workloads.adapter import get_adapter
 from nnr_profile.workloads.registry import get_workload
 from nnr_profile.workloads.tf.models import KERAS_APPLICATIONS

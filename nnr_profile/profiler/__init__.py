@@ -1,0 +1,1 @@
+"""What runs and observes trials: the runner (with its launchers), collectors, trace readers."""

@@ -1,0 +1,57 @@
+"""One trial in a fresh subprocess, with a timeout; crashes and hangs come back as results."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
+from nnr_profile.profiler.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
+from nnr_profile.profiler.runner.child import child_environment, launch_child
+from nnr_profile.profiler.runner.environment import host_fingerprint
+from nnr_profile.profiler.runner.trial import applies_knobs
+
+
+def spawn_trial(
+    spec: TrialSpec, timeout_s: float | None = None, artifact_dir: Path | None = None
+) -> TrialResult:
+    """Run `spec` in its own process; kill it (and its children) after `timeout_s` seconds.
+
+    A collector other than `timing` may wrap the process (nsys, nvprof) and keeps its files in
+    `artifact_dir` (default: the system's temporary folder).
+    """
+    began = time.perf_counter()
+    collector = get_collector(spec.collector)
+    folder = Path(artifact_dir or tempfile.gettempdir()).resolve()
+    base = artifact_base(spec, folder)
+    if spec.collector != "timing":
+        folder.mkdir(parents=True, exist_ok=True)
+    knobs = applies_knobs(spec.framework, spec.workload)
+    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
+    env.update(collector.environment())
+    env[ARTIFACT_DIR_ENV] = str(folder)
+    outcome = launch_child(
+        "nnr_profile.profiler.runner.trial",
+        spec.to_dict(),
+        env,
+        timeout_s,
+        prefix=collector.command_prefix(base),
+    )
+    if outcome.result is None:
+        error = f"trial {outcome.error}" if outcome.error else None
+        return TrialResult(
+            spec,
+            outcome.status,
+            error=error,
+            wall_s=time.perf_counter() - began,
+            environment=host_fingerprint(spec.gpu_index),
+        )
+    result = TrialResult.from_dict(outcome.result)
+    if result.status == STATUS_OK:
+        try:
+            collector.finish(result, base)
+        except Exception as exc:
+            result.status = STATUS_FAILED
+            result.error = f"collector {spec.collector} could not read its capture: {exc}"
+    return result

@@ -1,0 +1,155 @@
+"""Child processes: crash messages, group kill, timeout, and death with a killed parent.
+
+The child here is a tiny real module (no framework), started through the real `launch_child`.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from nnr_profile.core.specs import STATUS_OK, STATUS_TIMEOUT
+from nnr_profile.profiler.runner.child import crash_message, error_line, launch_child
+from nnr_profile.profiler.runner.lifeline import FOLDER_PREFIX, remove_stale_folders
+
+SLEEPER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    from pathlib import Path
+
+    from nnr_profile.profiler.runner.child import write_result
+
+
+    def main(argv):
+        spec_path, result_path = argv
+        spec = json.loads(Path(spec_path).read_text())
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        Path(spec["pids"]).write_text(f"{os.getpid()} {helper.pid}")
+        time.sleep(spec["sleep"])
+        write_result(result_path, {"status": "ok"})
+        return 0
+    """
+)
+CUDA_PROBE = (
+    "/venv/torch/cuda/__init__.py:228: UserWarning: CUDA initialization: The NVIDIA driver on "
+    "your system is too old\n  return torch._C._cuda_getDeviceCount() > 0"
+)
+
+
+@pytest.fixture
+def sleeper_env(tmp_path):
+    """An environment in which `python -m nnr_sleeper` is importable."""
+    (tmp_path / "nnr_sleeper.py").write_text(SLEEPER, encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    return env
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def _pids(path: Path) -> list[int]:
+    assert _wait_for(lambda: path.exists() and path.read_text().strip(), 30), "child never started"
+    return [int(p) for p in path.read_text().split()]
+
+
+def test_crash_message_names_the_signal_and_the_exception_not_the_last_line():
+    stderr = "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File "x.py", line 1, in <module>',
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB",
+            CUDA_PROBE,
+        ]
+    )
+    message = crash_message(-signal.SIGSEGV, stderr)
+    assert message.startswith("process killed by SIGSEGV before writing a result")
+    assert message.endswith(": torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB")
+    assert crash_message(3, "") == "process exited with code 3 before writing a result"
+
+
+def test_error_line_falls_back_to_fatal_errors_then_to_the_last_non_warning_line():
+    assert error_line("Fatal Python error: Aborted\n\nCurrent thread:\n" + CUDA_PROBE) == (
+        "Fatal Python error: Aborted"
+    )
+    assert error_line("loading\n  segfault in libfoo.so\n" + CUDA_PROBE) == "segfault in libfoo.so"
+    assert error_line(CUDA_PROBE) is None
+
+
+def test_a_timed_out_child_and_its_own_children_are_killed_and_its_folder_removed(
+    sleeper_env, tmp_path
+):
+    spec = {"pids": str(tmp_path / "pids"), "sleep": 120}
+    began = time.monotonic()
+    outcome = launch_child("nnr_sleeper", spec, sleeper_env, timeout_s=3)
+    assert outcome.status == STATUS_TIMEOUT and time.monotonic() - began < 30
+    for pid in _pids(tmp_path / "pids"):
+        assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"process {pid} outlived the timeout"
+    assert not list(Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}{os.getpid()}-*"))
+
+
+def test_what_a_finished_child_left_running_in_its_group_is_killed(sleeper_env, tmp_path):
+    spec = {"pids": str(tmp_path / "pids"), "sleep": 0}
+    outcome = launch_child("nnr_sleeper", spec, sleeper_env, timeout_s=60)
+    assert outcome.status == STATUS_OK, outcome.error
+    _, helper = _pids(tmp_path / "pids")
+    assert _wait_for(lambda: not _alive(helper), 5)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_child_dies_with_its_killed_parent_and_takes_its_folder_along(
+    sleeper_env, tmp_path, signum
+):
+    pids = tmp_path / "pids"
+    parent_code = (
+        "import sys\n"
+        "from nnr_profile.profiler.runner.child import launch_child\n"
+        f"launch_child('nnr_sleeper', {{'pids': {str(pids)!r}, 'sleep': 120}}, "
+        "dict(__import__('os').environ), timeout_s=300)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=sleeper_env)
+    try:
+        child, helper = _pids(pids)
+        folders = list(Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}{parent.pid}-*"))
+        assert len(folders) == 1
+        parent.send_signal(signum)
+        parent.wait(10)
+        for pid in (child, helper):
+            assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"{pid} outlived its parent"
+        assert _wait_for(lambda: not folders[0].exists(), 5), "the child's folder was left"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_stale_folders_of_dead_owners_are_removed_and_live_ones_kept(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{FOLDER_PREFIX}{gone.pid}-abc"
+    live = tmp_path / f"{FOLDER_PREFIX}{os.getpid()}-def"
+    foreign = tmp_path / f"{FOLDER_PREFIX}xyz"
+    for folder in (stale, live, foreign):
+        (folder / "sub").mkdir(parents=True)
+    assert remove_stale_folders(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and foreign.exists()
