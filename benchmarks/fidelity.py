@@ -2,12 +2,13 @@
 
 Runs real sweeps (one process per trial, default and deterministic interleaved within each
 repeat, as `nnr-profile run` does) into temporary stores and reads them back through the
-report's own `overhead_table` (paired per-repeat log ratios, t-interval, trial as unit). Each
-injected value runs as `nnr-profile run --target-ci` does (`run_to_precision`): repeats are added
-until the 95 % CI reaches no further than --target-ci percentage points from the estimate, or
---max-repeats. Per injected value it prints the estimate, the CI, the error, the half-width
-reached and the repeats used; `ok` when the CI contains the truth and the error is within
-+-1 pp or within the half-width. Run on a quiet machine:
+report's own overhead pipeline (`store_overhead`: paired per-repeat log ratios, t-interval,
+trial as unit). Each injected value runs as `nnr-profile run --target-ci` does
+(`run_to_precision`): repeats are added until the 95 % CI reaches no further than --target-ci
+percentage points from the estimate, or --max-repeats. Per injected value it prints the
+estimate, the CI, the error, the half-width reached and the repeats used; `ok` when the CI
+contains the truth and the error is within +-1 pp or within the half-width. Run on a quiet
+machine:
 
     python benchmarks/fidelity.py                      # PyTorch on the CPU
     python benchmarks/fidelity.py --framework tf
@@ -34,7 +35,7 @@ import numpy as np
 from nnr_profile.core.modes import parse_modes
 from nnr_profile.profiler.runner.pool import RunOutcome
 from nnr_profile.profiler.runner.sweep import SweepSpec, resolve_devices, run_sweep
-from nnr_profile.reports.overhead import overhead_table
+from nnr_profile.reports.overhead_report import store_overhead
 from nnr_profile.store.database import Store
 from nnr_profile.studies.precision import PrecisionTarget, half_widths, run_to_precision
 
@@ -89,7 +90,7 @@ def launcher(cell: Cell) -> Callable[[SweepSpec], RunOutcome]:
 def read_row(cell: Cell) -> None:
     """The cell's overhead row from the report's own table, with what the trials recorded."""
     with Store(cell.db, create=False) as store:
-        table = overhead_table(store.iterations(), store.trials())
+        table = store_overhead(store)
         cell.row = table.iloc[0].to_dict()
         cell.row["half_width_pp"] = float(half_widths(table).iloc[0])
         cell.row["sizing"] = _sizing(store)

@@ -33,7 +33,7 @@ class Results:
     Use it as a context manager, or call `close` when done.
     """
 
-    def __init__(self, path: str | Path, check: bool = False) -> None:
+    def __init__(self, path: str | Path, check: bool | None = None) -> None:
         self.path = Path(path)
         self._stack = ExitStack()
         self._store = self._stack.enter_context(open_results(self.path, check=check))
@@ -87,9 +87,10 @@ class Results:
         return self.table("variability")
 
 
-def open_store(path: str | Path, check: bool = False) -> Results:
+def open_store(path: str | Path, check: bool | None = None) -> Results:
     """Open the results store at `path` (a file, or a folder of shards) for reading.
 
-    `check` runs SQLite's quick_check on it first (reads every page).
+    `check` runs SQLite's quick_check on it first (reads every page); None (the default) checks
+    a store file of at most 256 MiB, as `report` does.
     """
     return Results(path, check=check)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,6 +72,20 @@ def assert_one_line_usage_error(proc: subprocess.CompletedProcess, *fragments: s
         assert fragment in lines[0], lines[0]
 
 
+def plugin_distribution(
+    folder: Path, name: str, modules: dict[str, str], entry_points: str
+) -> Path:
+    """A plugin distribution `name` in `folder`: its modules (name -> source) and the text of its
+    entry_points.txt; `folder` on the path installs it."""
+    for module, source in modules.items():
+        (folder / f"{module}.py").write_text(source)
+    info = folder / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    return folder
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A store path in a fresh temporary folder."""
@@ -128,3 +143,38 @@ def write_mnist(root: Path, n_train: int = 64, n_test: int = 32, seed: int = 0) 
         header = np.array([0x801, count], dtype=">i4").tobytes()
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())
     return root
+
+
+THROTTLED = {"n_samples": 12, "clock_noise": "throttled: sw_power_cap", "throttled": ["x"]}
+
+
+def paired_store(path: Path, repeats: int = 5) -> Any:
+    """A real store of a paired sweep whose deterministic trial of repeat 2 was throttled."""
+    from nnr_profile.core.modes import parse_modes
+    from nnr_profile.core.specs import TrialResult
+    from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
+    from nnr_profile.store.database import Store
+
+    spec = SweepSpec(
+        workloads=(("torch", "mlp"),),
+        modes=tuple(parse_modes("default,deterministic")),
+        repeats=repeats,
+        iterations=6,
+    )
+    rng = np.random.default_rng(7)
+    with Store(path) as store:
+        for cell in plan_sweep(spec)[None]:
+            scale = 1.2 if cell.mode.name == "deterministic" else 1.0
+            times = list(10 * scale * np.exp(rng.normal(0, 0.03, cell.iterations)))
+            throttled = cell.mode.name == "deterministic" and cell.repeat == 2
+            store.record(
+                TrialResult(
+                    cell,
+                    "ok",
+                    times_ms=times,
+                    losses=[0.1] * len(times),
+                    wall_s=5.0,
+                    device=THROTTLED if throttled else {},
+                )
+            )
+    return spec

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from nnr_profile.cli import options
-from nnr_profile.core.errors import UsageError
 
 
 @click.command("verify")
@@ -77,16 +77,11 @@ def verify_command(
     """Is training bitwise reproducible here? Runs K times per mode and compares bitwise.
 
     Every run is its own process with the same seeds; per-iteration losses and final weights
-    are compared bit for bit. Ops with no deterministic implementation on this device are
-    listed (PyTorch: collected as warnings with warn_only=True; TF: the op that raised).
-    Exit code 0 when the deterministic mode reproduced, 1 when it did not.
-
-    --locate records each module's forward output, gradients and optimizer update in every
-    run and prints where the runs first part, e.g. 'iteration 0, layer4.1.conv2, backward
-    (weight grad): inputs equal, output differs (max abs diff 3.1e-07)'. --resume-at N checks
-    that a run resumed from a checkpoint at iteration N matches an uninterrupted one and, when
-    not, names the state not restored. --across STORES... compares the stored trials of each
-    spec between GPU architectures and framework versions (losses and final weights).
+    are compared bit for bit; ops with no deterministic implementation here are listed. Exit
+    code 0 when the deterministic mode reproduced, 1 when it did not. --locate names where the
+    runs first part (iteration, module, phase); --resume-at N checks a run resumed from a
+    checkpoint at iteration N against an uninterrupted one; --across STORES... compares the
+    stored trials of each spec between GPU architectures and framework versions.
 
     \b
     Examples:
@@ -99,88 +94,75 @@ def verify_command(
     if across or stores:
         from nnr_profile.cli.diagnose import verify_across
 
+        options.refuse_given(VERIFY_RUN_OPTIONS, "does not apply with {across}: it reads stores")
         sys.exit(verify_across(stores, across, as_json))
-    from nnr_profile.core.modes import parse_modes
-    from nnr_profile.core.specs import TrialSpec
-    from nnr_profile.studies.verify import VerifySpec, verify
-    from nnr_profile.workloads.selection import select_workloads
+    from nnr_profile.studies.verify_request import plan_verify, run_verify
 
-    selection = select_workloads(model, framework)
-    if len(selection.workloads) != 1:
-        raise UsageError("verify checks one model at a time: give one --model and --framework")
-    fw, name = selection.workloads[0]
-    from nnr_profile.workloads.registry import get_workload
-
-    workload = get_workload(fw, name)
-    args = workload.validate(trial.parsed_args(), trial.image_size)
-    batch_size = workload.default_batch_size if trial.batch_size is None else trial.batch_size
-    for note in selection.notes:
-        click.echo(note, err=True)
-    try:
-        trial_spec = TrialSpec(
-            framework=fw,
-            workload=name,
-            mode=parse_modes(modes)[0],
-            gpu_index=options.single_device(gpu),
-            batch_size=batch_size,
-            image_size=trial.image_size,
-            warmup=0,
-            iterations=iterations,
-            seed=trial.seed,
-            workload_args=args,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    spec = VerifySpec(trial_spec, tuple(parse_modes(modes)), runs, trial.timeout_s)
+    fields = trial.sweep_fields()
+    planned = plan_verify(
+        model, framework, modes, runs, iterations, options.single_device(gpu), fields
+    )
+    _notes(planned.notes)
     if resume_at is not None or restore is not None:
         from nnr_profile.cli.diagnose import verify_resume
 
-        sys.exit(verify_resume(spec, resume_at, restore, locate, as_json))
-    if locate:
-        from nnr_profile.studies.locate import locate as verify
+        options.refuse_given(["db"], "does not apply with {resume_at}: it stores nothing")
+        sys.exit(verify_resume(planned.spec, resume_at, restore, locate, as_json))
 
-    if db is not None:
-        from nnr_profile.core.paths import prepare_output_file
+    outcome = run_verify(planned.spec, locate, db, None if as_json else _run_printer(runs))
+    if outcome.ops_stored is False:
+        click.echo("no mode turned determinism on: no ops to store", err=True)
+    _echo_verify(outcome.report, planned.spec, locate, as_json)
+    sys.exit(0 if outcome.report.passed else 1)
 
-        prepare_output_file(db, "db")
-    finished = []
 
-    def on_run(mode, run, record) -> None:
-        finished.append((mode, record))
-        if not as_json:
-            state = "ok" if record.status == "ok" else f"{record.status}: {record.error}"
-            click.echo(f"  {mode.name} run {run + 1}/{runs}: {state}", err=True)
+def _notes(notes: Any) -> None:
+    for note in filter(None, notes):
+        click.echo(note, err=True)
 
-    report = verify(spec, on_run=on_run)
-    if db is not None:
-        from nnr_profile.studies.ops import record_probe
-        from nnr_profile.studies.verify import verify_probe
 
-        if not record_probe(verify_probe(spec, finished), db):
-            click.echo("no mode turned determinism on: no ops to store", err=True)
+def _run_printer(runs: int) -> Any:
+    """An `on_run` callback printing each finished run of `runs` per mode."""
+
+    def on_run(mode: Any, run: int, record: Any) -> None:
+        state = "ok" if record.status == "ok" else f"{record.status}: {record.error}"
+        click.echo(f"  {mode.name} run {run + 1}/{runs}: {state}", err=True)
+
+    return on_run
+
+
+VERIFY_RUN_OPTIONS = (
+    *("model", "framework", "gpu", "modes", "runs", "iterations", "batch_size"),
+    *("image_size", "workload_args", "seed", "timeout_s", "locate", "resume_at", "restore", "db"),
+)
+"""Options of `verify` that only apply to the runs it makes, refused with --across."""
+
+
+def _echo_verify(report: Any, spec: Any, locate: bool, as_json: bool) -> None:
+    """Print the verify verdicts: JSON, or one line per mode with where the runs part."""
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        click.echo(f"{fw}/{name} on {report.device}, {runs} runs x {iterations} iterations:")
-        for mode, verdict in report.verdicts.items():
-            answer = "yes" if verdict.reproducible else "NO"
-            line = f"  {mode:14} reproducible: {answer}"
-            if verdict.first_divergent_iteration is not None:
-                line += f"; runs part at iteration {verdict.first_divergent_iteration}"
-            if verdict.max_abs_weight_diff:
-                line += f"; max |weight diff| {verdict.max_abs_weight_diff:.3g}"
-            click.echo(line)
-            if locate and report.located(mode):
-                click.echo(f"      located: {report.located(mode)}")
-            if verdict.nondeterministic_ops:
-                click.echo(
-                    "      no deterministic implementation: "
-                    + ", ".join(verdict.nondeterministic_ops)
-                )
-            for error in verdict.errors[:1]:
-                click.echo(f"      failed: {error}")
-    if not report.passed:
-        sys.exit(1)
+        return
+    trial = spec.trial
+    click.echo(
+        f"{trial.framework}/{trial.workload} on {report.device}, {spec.runs} runs x "
+        f"{trial.iterations} iterations:"
+    )
+    for mode, verdict in report.verdicts.items():
+        answer = "yes" if verdict.reproducible else "NO"
+        line = f"  {mode:14} reproducible: {answer}"
+        if verdict.first_divergent_iteration is not None:
+            line += f"; runs part at iteration {verdict.first_divergent_iteration}"
+        if verdict.max_abs_weight_diff:
+            line += f"; max |weight diff| {verdict.max_abs_weight_diff:.3g}"
+        click.echo(line)
+        if locate and report.located(mode):
+            click.echo(f"      located: {report.located(mode)}")
+        if verdict.nondeterministic_ops:
+            ops = ", ".join(verdict.nondeterministic_ops)
+            click.echo(f"      no deterministic implementation: {ops}")
+        for error in verdict.errors[:1]:
+            click.echo(f"      failed: {error}")
 
 
 @click.command("variability")
@@ -231,7 +213,6 @@ def variability_command(
           --replicas 10 --settings algo+impl,algo,impl,control --epochs 30
       nnr-profile variability --framework tf --model resnet18 --dataset celeba --data-dir ~/data
     """
-    from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.profiler.runner.sweep import resolve_devices
     from nnr_profile.studies.variability import (
         VariabilitySpec,
@@ -240,7 +221,6 @@ def variability_command(
         run_variability,
     )
     from nnr_profile.workloads.adapter import require_framework
-    from nnr_profile.workloads.datasets import load_dataset
     from nnr_profile.workloads.registry import parse_workload_args
 
     require_framework(training.framework)
@@ -258,34 +238,30 @@ def variability_command(
         workload_args=parse_workload_args(workload_args),
         timeout_s=timeout_s,
     )
-    total = len(plan_variability(spec))
-    # a missing dataset is one clear line, before any process
-    load_dataset(training.dataset, training.data_dir)
-    prepare_output_file(db, "db")
-    if choice.note:
-        click.echo(choice.note, err=True)
-    done = 0
-
-    def on_progress(cell, result) -> None:
-        nonlocal done
-        done += 1
-        if result is not None:
-            acc = (
-                f"accuracy {result.test_accuracy:.4f}"
-                if result.status == "ok"
-                else f"{result.status}: {result.error}"
-            )
-            click.echo(
-                f"[{done}/{total}] {cell.setting} replica {cell.replica} on "
-                f"{cell.device_label}: {acc}",
-                err=True,
-            )
-
-    outcome = run_variability(spec, db, force=force, on_progress=on_progress)
+    _notes([choice.note])
+    printer = _replica_printer(len(plan_variability(spec)))
+    outcome = run_variability(spec, db, force=force, on_progress=printer)
     click.echo(
         f"{outcome.ran} replica(s) run, {outcome.skipped} already in the store, "
         f"{len(outcome.failed)} failed; results in {db} ('nnr-profile report' summarises)"
     )
+
+
+def _replica_printer(total: int) -> Any:
+    """An `on_progress` callback printing each finished replica of `total`."""
+    done = 0
+
+    def on_progress(cell: Any, result: Any) -> None:
+        nonlocal done
+        done += 1
+        if result is None:
+            return
+        ok = result.status == "ok"
+        acc = f"accuracy {result.test_accuracy:.4f}" if ok else f"{result.status}: {result.error}"
+        where = f"{cell.setting} replica {cell.replica} on {cell.device_label}"
+        click.echo(f"[{done}/{total}] {where}: {acc}", err=True)
+
+    return on_progress
 
 
 @click.group("analyze")
@@ -355,8 +331,7 @@ def grad_snr_command(
     """
     from nnr_profile.core.modes import parse_modes
     from nnr_profile.core.paths import prepare_output_dir
-    from nnr_profile.reports.plots import save_figure
-    from nnr_profile.reports.variability_plots import grad_snr_figure
+    from nnr_profile.reports.variability_plots import write_grad_snr
     from nnr_profile.studies.grad_snr import GradSnrSpec, run_grad_snr
     from nnr_profile.studies.variability import NOISE_SETTINGS, parse_settings
     from nnr_profile.workloads.adapter import require_framework
@@ -376,23 +351,21 @@ def grad_snr_command(
         learning_rate=learning_rate,
         **setup.spec_fields(),
     )
-    # a missing dataset is one clear line, before any process
-    load_dataset(training.dataset, training.data_dir)
+    load_dataset(training.dataset, training.data_dir)  # a missing one: one line, no process
     folder = prepare_output_dir(out, "out")
-
-    def on_run(run) -> None:
-        where = f"{run.setting} replica {run.replica}" if run.setting else f"mode {run.mode.name}"
-        click.echo(f"  measured {where}", err=True)
-
-    table = run_grad_snr(spec, on_run=on_run)
-    table.to_csv(folder / "grad_snr.csv", index=False)
-    files = [folder / "grad_snr.csv", *save_figure(grad_snr_figure(table), folder / "grad_snr")]
+    table = run_grad_snr(spec, on_run=_measured)
+    files = write_grad_snr(table, folder)
     group = "setting" if spec.settings else "mode"
     columns = [group, "layer", "n_weights", "share_snr_below_1", "impl_to_sampling"]
     if spec.settings:
         columns.append("replica_to_sampling")
     click.echo(table[columns].to_markdown(index=False, floatfmt=".3g"))
     click.echo("Wrote " + ", ".join(str(p) for p in files))
+
+
+def _measured(run: Any) -> None:
+    where = f"{run.setting} replica {run.replica}" if run.setting else f"mode {run.mode.name}"
+    click.echo(f"  measured {where}", err=True)
 
 
 @analyze.command("landscape")

@@ -18,25 +18,17 @@ from nnr_profile.core.errors import NnrError, ParameterError
 from nnr_profile.core.params import Range
 
 RATIO_TYPE = options.Number(Range(min=0, min_open=True))
-
-
-def _load_overhead(db: str) -> tuple[Any, Any]:
-    """(overhead table, kernel attribution table) of the store at `db` (file or shards)."""
-    from nnr_profile.reports.kernels import attribution_table
-    from nnr_profile.reports.load import load_inputs
-    from nnr_profile.reports.overhead import overhead_from_trials
-    from nnr_profile.store.merge import open_results
-
-    with open_results(db) as store:
-        inputs = load_inputs(store)
-    trials = inputs.trials
-    timing = trials[trials["collector"] == "timing"] if len(trials) else None
-    overhead = overhead_from_trials(inputs.per_trial, timing)
-    return overhead, attribution_table(inputs.kernels)
+FROM_DB_REFUSES = (
+    *("gpu", "repeats", "iterations", "warmup", "seed", "timeout_s", "collectors"),
+    *("target_ci", "max_repeats", "db", "force"),
+)
+"""Options of `gate` that only apply to the trials it runs, refused with --from-db."""
 
 
 @click.command("gate")
-@options.model(default=None, required=True, help="Workload to gate (one name).")
+@options.model(
+    default=None, help="Workload to gate (one name; with --from-db, default: every one stored)."
+)
 @options.framework()
 @options.gpus()
 @click.option("--baseline", default="default", show_default=True, help="Baseline mode.")
@@ -47,15 +39,12 @@ def _load_overhead(db: str) -> tuple[Any, Any]:
     required=True,
     help="Largest acceptable time ratio mode/baseline, e.g. 1.30.",
 )
-@options.number("--repeats", options.AT_LEAST_2, 5, "Paired repeats (modes interleaved).")
-@options.iterations(default=50, help="Timed iterations per trial.")
-@options.number("--warmup", options.NON_NEGATIVE_TYPE, 10, "Untimed iterations before timing.")
-@options.trial_options()
-@options.collectors()
-@options.target_ci(
-    help="Add repeats until the 95 % CI is within +-PP percentage points (or --max-repeats)."
+@options.measured_options(
+    (options.AT_LEAST_2, 5, "Paired repeats (modes interleaved)."),
+    50,
+    "Add repeats until the 95 % CI is within +-PP percentage points (or --max-repeats).",
 )
-@options.max_repeats()
+@options.trial_options()
 @click.option(
     "--from-db",
     type=click.Path(),
@@ -67,19 +56,14 @@ def _load_overhead(db: str) -> tuple[Any, Any]:
 @options.out(default=str(Path("nnr-results") / "gate"), help="Folder for gate.json/.xml/.csv.")
 @options.force()
 def gate_command(
-    model: str,
+    model: str | None,
     framework: str,
     gpu: str,
     baseline: str,
     mode: str,
     max_ratio: float,
-    repeats: int,
-    iterations: int,
-    warmup: int,
+    measured: options.MeasuredOptions,
     trial: options.TrialOptions,
-    collectors: str,
-    target_ci: float | None,
-    max_repeats: int | None,
     from_db: str | None,
     db: str,
     out: str,
@@ -89,11 +73,12 @@ def gate_command(
 
     Runs the paired A/B (baseline and mode interleaved in each repeat, --repeats or
     --target-ci) into --db, or judges --from-db, and compares the 95 % CI of the time ratio
-    mode/baseline with --max-ratio. Exit code 1 when the CI's lower bound is above it
-    (fail), 0 when its upper bound is below it (pass), 3 with a warning when the CI
-    straddles it (inconclusive: more repeats would decide), 2 on bad input. Writes
-    gate.json (ratio, CI, n, verdict), gate.xml (JUnit), gate.csv and, when a kernel
-    collector ran, the top-10 kernel deltas per row (also gate_kernels.csv).
+    mode/baseline with --max-ratio. Exit code 1 when the CI's lower bound is above it, or
+    when a trial of the baseline or the mode failed (fail), 0 when its upper bound is below
+    it (pass), 3 with a warning when the CI straddles it (inconclusive: more repeats would
+    decide), 2 on bad input. Writes gate.json (ratio, CI, n, verdict), gate.xml (JUnit),
+    gate.csv and, when a kernel collector ran, the top-10 kernel deltas per row (also
+    gate_kernels.csv).
 
     \b
     Examples:
@@ -102,125 +87,39 @@ def gate_command(
           --collector timing,torch-profiler
       nnr-profile gate --model resnet18 --max-ratio 1.25 --from-db nnr-results/nnr.db
     """
-    from nnr_profile.core.modes import BASELINE_MODES, parse_modes
-    from nnr_profile.core.paths import prepare_output_dir
-    from nnr_profile.reports.gate import (
-        EXIT_CODES,
-        describe_row,
-        gate_document,
-        judge,
-        select_rows,
-        write_gate,
-    )
-    from nnr_profile.workloads.selection import select_workloads
+    from nnr_profile.cli.progress import sweep_progress
+    from nnr_profile.profiler.runner.launchers.base import make_launcher
+    from nnr_profile.reports.gate import EXIT_CODES
+    from nnr_profile.studies.gate import GateRequest, run_gate
 
-    if baseline not in BASELINE_MODES:
-        raise ParameterError(
-            "baseline", "{value!r} is not a baseline mode: use default or fast", value=baseline
-        )
-    gated = parse_modes(mode)
-    if len(gated) != 1 or gated[0].name == baseline:
-        raise ParameterError("mode", "{value!r}: give one mode other than --baseline", value=mode)
-    selection = select_workloads(model, framework)
-    if len(selection.workloads) != 1 and framework != "all":
-        raise ParameterError("model", "gate checks one model: give one name")
-    fields = trial.sweep_fields()
-    out_dir = prepare_output_dir(out, "out")
-    judged = from_db or db
-    if from_db is None:
-        _run_gate_sweep(
-            selection,
-            parse_modes(f"{baseline},{mode}"),
-            gpu,
-            dict(repeats=repeats, iterations=iterations, warmup=warmup, **fields),
-            collectors,
-            (target_ci, max_repeats),
-            db,
-            force,
-        )
-    overhead, attribution = _load_overhead(judged)
-    rows = select_rows(
-        overhead,
-        list(selection.workloads),
-        baseline,
-        gated[0].name,
-        trial.batch_size,
-        trial.image_size,
-        fields["workload_args"],
-    )
-    if rows.empty:
-        raise NnrError(
-            f"the store {judged} has no {gated[0].name} vs {baseline} comparison for "
-            f"{model} ({framework}): run the gate without --from-db, or check --model, "
-            "--framework, --batch-size and --image-size"
-        )
-    table = judge(rows, max_ratio)
-    settings = {
-        "max_ratio": max_ratio,
-        "baseline": baseline,
-        "mode": gated[0].name,
-        "store": str(judged),
-    }
-    document = gate_document(table, attribution, settings)
-    files = write_gate(document, table, out_dir)
-    for row in document["rows"]:
+    if from_db is not None:
+        options.refuse_given(FROM_DB_REFUSES, "does not apply with {from_db}: it judges that store")
+    sizes = {**measured.sizes(), **trial.sweep_fields()}
+    request = GateRequest(model, framework, baseline, mode, max_ratio, out, from_db, sizes)
+    runner = make_launcher("local", gpu=gpu)
+    outcome = run_gate(request, db, runner, sweep_progress, measured.target(), force, on_note=_note)
+    _echo_gate(outcome, max_ratio)
+    sys.exit(EXIT_CODES[outcome.verdict])
+
+
+def _echo_gate(outcome: Any, max_ratio: float) -> None:
+    """Print the judged rows, their top kernel deltas, the verdict and the files."""
+    from nnr_profile.reports.gate import describe_row
+
+    for row in outcome.document["rows"]:
         click.echo(describe_row(row, max_ratio))
         for kernel in row["kernel_deltas"][:3]:
             click.echo(
                 f"    {kernel['delta_ms_per_iter']:+.4f} ms/iter {kernel['change']}: "
                 f"{kernel['kernel'][:100]}"
             )
-    verdict = document["verdict"]
-    click.echo(f"gate: {verdict.upper()} (exit {EXIT_CODES[verdict]})")
-    click.echo("Wrote " + ", ".join(str(p) for p in files))
+    verdict = outcome.verdict
+    click.echo(f"gate: {verdict.upper()} (exit {outcome.document['exit_code']})")
+    click.echo("Wrote " + ", ".join(str(p) for p in outcome.files))
     if verdict == "inconclusive":
         click.echo(
             f"warning: a 95 % interval straddles {max_ratio:.2f}x (or has fewer than 2 paired "
             "repeats): more repeats (--repeats, --target-ci) would decide",
-            err=True,
-        )
-    sys.exit(EXIT_CODES[verdict])
-
-
-def _run_gate_sweep(
-    selection: Any,
-    modes: list,
-    gpu: str,
-    sizes: dict[str, Any],
-    collectors: str,
-    precision: tuple[float | None, int | None],
-    db: str,
-    force: bool,
-) -> None:
-    """Run the gate's paired A/B into `db` (repeats, or until the --target-ci is reached)."""
-    from nnr_profile.cli.progress import sweep_progress
-    from nnr_profile.core.paths import prepare_output_file
-    from nnr_profile.profiler.collectors.base import parse_collectors
-    from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep, resolve_devices, run_sweep
-    from nnr_profile.studies.precision import precision_target, run_to_precision
-
-    choice = resolve_devices(gpu)
-    spec = SweepSpec(
-        workloads=tuple(selection.workloads),
-        modes=tuple(modes),
-        devices=choice.devices,
-        collectors=tuple(parse_collectors(collectors)),
-        **sizes,
-    )
-    prepare_output_file(db, "db")
-    for note in [*selection.notes, choice.note]:
-        if note:
-            click.echo(note, err=True)
-    target = precision_target(*precision, spec.repeats)
-
-    def launch(part: SweepSpec) -> Any:
-        with sweep_progress(sum(map(len, plan_sweep(part).values()))) as on_progress:
-            return run_sweep(part, db, force=force and part is spec, on_progress=on_progress)
-
-    outcome = launch(spec) if target is None else run_to_precision(spec, db, target, launch).outcome
-    if outcome.failed:
-        click.echo(
-            f"{len(outcome.failed)} trial(s) failed; the gate judges the successful ones",
             err=True,
         )
 

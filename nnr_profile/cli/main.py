@@ -6,7 +6,9 @@ so `--help` and trace work stay fast.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,8 @@ from typing import Any
 import click
 
 from nnr_profile import __version__
-from nnr_profile.cli import options
+from nnr_profile.cli import exits, options
 from nnr_profile.core.errors import NnrError, UsageError
-from nnr_profile.profiler.runner.launchers import LAUNCHER_MODULES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,61 +105,14 @@ def env_command(gpu_index: int | None) -> None:
 @options.framework(help="torch, tf, or all (every installed framework that has the model).")
 @options.gpus()
 @options.modes()
-@options.number("--repeats", options.COUNT_TYPE, 3, "Trials per mode and device.")
-@options.iterations(default=100, help="Timed iterations per trial.")
-@options.number(
-    "--warmup",
-    options.NON_NEGATIVE_TYPE,
-    10,
-    "Untimed iterations before timing (excluded from every figure).",
+@options.measured_options(
+    (options.COUNT_TYPE, 3, "Trials per mode and device."),
+    100,
+    "Keep adding repeats until every cell's 95 % CI is within +-PP percentage points of "
+    "its overhead (or --max-repeats is reached).",
 )
 @options.trial_options()
-@options.collectors()
-@click.option(
-    "--launcher",
-    type=click.Choice(list(LAUNCHER_MODULES)),
-    default="local",
-    show_default=True,
-    help="Where trials run: here, as a Slurm job array (one task and GPU per trial), or "
-    "through submitit's local executor (the cluster path on this machine).",
-)
-@click.option("--partition", default=None, help="Slurm partition (needed with --launcher slurm).")
-@click.option("--constraint", default=None, help="Slurm --constraint, e.g. a GPU feature.")
-@click.option(
-    "--gpus-per-node",
-    type=int,
-    default=None,
-    help="GPUs each Slurm task reserves [default: 1]; the trial uses the first.",
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Shared folder for shards, job logs and traces [default: the folder of --db].",
-)
-@click.option("--no-wait", is_flag=True, help="Submit, print the job ids and return.")
-@click.option(
-    "--task-python",
-    default=None,
-    metavar="COMMAND",
-    help="How Slurm tasks start Python, e.g. 'apptainer exec --nv nnr.sif python' (split into "
-    "words like a shell and quoted: no ;, |, $VAR).",
-)
-@click.option("--account", default=None, help="Slurm account to charge (sbatch --account).")
-@click.option("--qos", default=None, help="Slurm quality of service (sbatch --qos).")
-@click.option(
-    "--time",
-    "time_limit",
-    default=None,
-    metavar="TIME",
-    help="Slurm time limit per task, e.g. 90 or 1:30:00 [default: --timeout plus 10 min].",
-)
-@click.option("--mem", default=None, help="Memory per Slurm task, e.g. 16G (sbatch --mem).")
-@options.target_ci(
-    help="Keep adding repeats until every cell's 95 % CI is within +-PP percentage points of "
-    "its overhead (or --max-repeats is reached)."
-)
-@options.max_repeats()
+@options.launcher_options()
 @options.force()
 @options.db()
 def run_command(
@@ -166,24 +120,9 @@ def run_command(
     framework: str,
     gpu: str,
     modes: str,
-    repeats: int,
-    iterations: int,
-    warmup: int,
+    measured: options.MeasuredOptions,
     trial: options.TrialOptions,
-    collectors: str,
-    launcher: str,
-    partition: str | None,
-    constraint: str | None,
-    gpus_per_node: int | None,
-    results_dir: str | None,
-    no_wait: bool,
-    task_python: str | None,
-    account: str | None,
-    qos: str | None,
-    time_limit: str | None,
-    mem: str | None,
-    target_ci: float | None,
-    max_repeats: int | None,
+    launcher: options.LauncherChoice,
     force: bool,
     db: str,
 ) -> None:
@@ -201,111 +140,49 @@ def run_command(
       nnr-profile run --model resnet50 --launcher slurm --partition gpu --constraint a100
     """
     from nnr_profile.cli.progress import sweep_progress
-    from nnr_profile.core.modes import parse_modes, same_as_default_note
-    from nnr_profile.core.paths import prepare_output_dir, prepare_output_file
-    from nnr_profile.profiler.collectors.base import parse_collectors
-    from nnr_profile.profiler.runner.launchers.base import make_launcher
-    from nnr_profile.profiler.runner.launchers.cluster import ClusterLauncher
-    from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
-    from nnr_profile.workloads.selection import select_workloads
+    from nnr_profile.studies.measure import measure, plan_measurement
 
-    runner = make_launcher(
-        launcher,
-        gpu=gpu,
-        partition=partition,
-        constraint=constraint,
-        gpus_per_node=gpus_per_node,
-        results_dir=results_dir,
-        no_wait=no_wait or None,
-        task_python=task_python,
-        account=account,
-        qos=qos,
-        time_limit=time_limit,
-        mem=mem,
-    )
-    selection = select_workloads(model, framework)
-    choice = runner.devices()
-    spec = SweepSpec(
-        workloads=selection.workloads,
-        modes=tuple(parse_modes(modes)),
-        devices=choice.devices,
-        repeats=repeats,
-        iterations=iterations,
-        warmup=warmup,
-        **trial.sweep_fields(),
-        collectors=tuple(parse_collectors(collectors)),
-    )
-    total = sum(len(cells) for cells in plan_sweep(spec).values())
-    skip_notes = [
-        same_as_default_note(f, list(spec.modes)) for f in sorted({f for f, _ in spec.workloads})
-    ]
-    target = _precision_target(target_ci, max_repeats, spec, no_wait)
-    prepare_output_file(db, "db")
-    if results_dir:
-        prepare_output_dir(results_dir, "results_dir")
-    for note in [*selection.notes, choice.note, *skip_notes]:
-        if note:
-            click.echo(note, err=True)
+    runner = launcher.make(gpu=gpu)
+    sizes = {**measured.sizes(), **trial.sweep_fields()}
+    planned = plan_measurement(model, framework, modes, runner, **sizes)
+    target = measured.target()
+    for note in planned.notes:
+        _note(note)
+    measurement = measure(planned, db, runner, sweep_progress, target, force, on_note=_note)
+    sys.exit(_echo_measurement(measurement, db, target))
 
-    def launch(part: SweepSpec) -> Any:
-        part_total = total if part is spec else sum(map(len, plan_sweep(part).values()))
-        if isinstance(runner, ClusterLauncher):
-            submission = runner.submit(part, db, force=force and part is spec)
-            click.echo(submission.summary(), err=True)
-            with sweep_progress(part_total) as on_progress:
-                return runner.finish(submission, db, on_progress)
-        with sweep_progress(part_total) as on_progress:
-            return runner.launch(part, db, force=force and part is spec, on_progress=on_progress)
 
-    if isinstance(runner, ClusterLauncher) and not runner.waits:
-        submission = runner.submit(spec, db, force=force)
-        click.echo(submission.summary(), err=True)
-        click.echo(submission.next_steps(db))
-        return
-    precision = None
-    if target is None:
-        outcome = launch(spec)
-    else:
-        from nnr_profile.studies.precision import run_to_precision
+def _note(text: str) -> None:
+    click.echo(text, err=True)
 
-        precision = run_to_precision(spec, db, target, launch)
-        outcome = precision.outcome
+
+def _echo_measurement(measurement: Any, db: str, target: Any) -> int:
+    """Print what a measured sweep did; the exit status: 1 when a trial failed, else 0."""
+    if not measurement.waited:
+        click.echo(measurement.submission.summary(), err=True)
+        click.echo(measurement.submission.next_steps(db))
+        return 0
+    outcome = measurement.outcome
     click.echo(
         f"{outcome.ran} trial(s) run, {outcome.skipped} already in the store, "
         f"{len(outcome.failed)} failed; results in {db}"
     )
-    if precision is not None:
-        for line in precision.summary(target):
+    if measurement.precision is not None:
+        for line in measurement.precision.summary(target):
             click.echo(line)
     for result in outcome.failed:
         cell = result.spec
-        click.echo(
+        _note(
             f"  {result.status}: {cell.framework}/{cell.workload} {cell.mode.name} "
-            f"{cell.device_label} repeat {cell.repeat}: {result.error}",
-            err=True,
+            f"{cell.device_label} repeat {cell.repeat}: {result.error}"
         )
     if outcome.failed:
-        click.echo(
+        _note(
             f"{len(outcome.failed)} trial(s) failed (errors above); "
-            f"'nnr-profile report --db {db}' writes them all to failures.csv",
-            err=True,
+            f"'nnr-profile report --db {db}' writes them all to failures.csv"
         )
-        sys.exit(1)
-
-
-def _precision_target(
-    target_ci: float | None, max_repeats: int | None, spec: Any, no_wait: bool
-) -> Any:
-    """The --target-ci goal (None without it), checked against the other options."""
-    from nnr_profile.core.errors import ParameterError
-    from nnr_profile.studies.precision import precision_target
-
-    target = precision_target(target_ci, max_repeats, spec.repeats)
-    if target is not None:
-        if no_wait:
-            raise ParameterError("target_ci", "needs the results, so it cannot go with {no_wait}")
-        target.check(spec)
-    return target
+        return 1
+    return 0
 
 
 @cli.command("report")
@@ -327,16 +204,14 @@ def report_command(db: str, out: str, check: bool) -> None:
       nnr-profile report --db nnr-results/nnr.db --out nnr-results/report
       nnr-profile report --db nnr-results/shards    # the shards of a cluster sweep
     """
-    from nnr_profile.core.paths import prepare_output_dir
     from nnr_profile.reports.export import display_table, markdown_table
     from nnr_profile.reports.report import write_report
 
-    prepare_output_dir(out, "out")
     if check:
         from nnr_profile.store.merge import check_stores
 
         click.echo(f"checked {check_stores(db)} store file(s): no damage found", err=True)
-    report = write_report(db, out)
+    report = write_report(db, out, check=False if check else None)
     if not report.overhead.empty:
         click.echo(markdown_table(display_table(report.overhead)))
     if report.variability is not None:
@@ -359,6 +234,7 @@ def report_command(db: str, out: str, check: bool) -> None:
 
 def _register_commands() -> None:
     from nnr_profile.cli.analyze import analyze, variability_command, verify_command
+    from nnr_profile.cli.describe import describe_command
     from nnr_profile.cli.diagnose import compare_command, gate_command
     from nnr_profile.cli.merge import merge
     from nnr_profile.cli.ops import ops_command
@@ -372,31 +248,63 @@ def _register_commands() -> None:
     cli.add_command(ops_command)
     cli.add_command(variability_command)
     cli.add_command(analyze)
+    cli.add_command(describe_command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: one clear line and exit 2 on bad input, never a traceback."""
+    """Console-script entry point: one clear line and a documented exit status, never a
+    traceback.
+
+    Exit status: what the command documents (0 success; ``run`` 1 when a trial failed;
+    ``gate`` 0 pass, 1 fail, 3 inconclusive; ...), 2 for bad input (a usage error or any
+    :class:`~nnr_profile.core.errors.NnrError`), 130 when aborted, and 74 (``EX_IOERR`` of
+    sysexits.h) when reading or writing failed: standard output on a full device or a closed
+    pipe, a full disk under an output file. A write error replaces the command's own status,
+    so a gate whose verdict could not be written is never read as a pass. Standard output is
+    flushed here, before the status is final, so a failed write is never left to the
+    interpreter's exit.
+    """
     _register_commands()
+    status: int | str | None = 0
+    streams = (sys.stdout, sys.stderr)
     try:
-        cli.main(args=argv, prog_name="nnr-profile", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-        sys.exit(2)
-    except click.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        click.echo(f"nnr-profile: error: {exc.format_message()}{hint}", err=True)
-        sys.exit(2)
-    except NnrError as exc:
-        click.echo(f"nnr-profile: error: {options.error_message(exc, cli)}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("nnr-profile: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        try:
+            cli.main(args=argv, prog_name="nnr-profile", standalone_mode=False)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(2)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"nnr-profile: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except NnrError as exc:
+            click.echo(f"nnr-profile: error: {options.error_message(exc, cli)}", err=True)
+            sys.exit(2)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("nnr-profile: aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        if sys.stdout is not None:  # None: started with standard output closed
+            sys.stdout.flush()
+    except SystemExit as exc:
+        status = exc.code
+        if (sys.stdout, sys.stderr) != streams:  # click wraps both after a broken pipe
+            exits.silence(sys.stdout)
+            exits.give_up(
+                f"cannot write the output ({os.strerror(errno.EPIPE)}: its reader closed it)"
+            )
+        try:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except OSError as flush_error:
+            exits.io_failed(flush_error)
+    except OSError as exc:
+        exits.io_failed(exc)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ reach the command as one argument, a dataclass of their values.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,55 @@ def trial_options(
 
 
 @dataclass(frozen=True)
+class MeasuredOptions:
+    """What a measured sweep's command was given by `measured_options` (values as parsed)."""
+
+    repeats: int
+    iterations: int
+    warmup: int
+    collectors: str
+    target_ci: float | None
+    max_repeats: int | None
+
+    def sizes(self) -> dict[str, Any]:
+        """The `SweepSpec` fields these set (repeats, iterations, warmup, collectors)."""
+        return {
+            "repeats": self.repeats,
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "collectors": self.collectors,
+        }
+
+    def target(self) -> Any:
+        """The --target-ci goal (`studies.precision.PrecisionTarget`), or None without it."""
+        from nnr_profile.studies.precision import precision_target
+
+        return precision_target(self.target_ci, self.max_repeats, self.repeats)
+
+
+def measured_options(
+    repeats: tuple[Number, int, str], iterations_default: int, target_help: str
+) -> Callable[[Any], Any]:
+    """--repeats (kind, default, help), --iterations, --warmup, --collector, --target-ci and
+    --max-repeats, given to the command as one `MeasuredOptions` argument named `measured`."""
+    return _grouped(
+        "measured",
+        MeasuredOptions,
+        number("--repeats", *repeats),
+        iterations(default=iterations_default, help="Timed iterations per trial."),
+        number(
+            "--warmup",
+            NON_NEGATIVE_TYPE,
+            10,
+            "Untimed iterations before timing (excluded from every figure).",
+        ),
+        collectors(),
+        target_ci(help=target_help),
+        max_repeats(),
+    )
+
+
+@dataclass(frozen=True)
 class TrainingOptions:
     """What a training study command was given by `training_options`."""
 
@@ -326,6 +375,18 @@ def _grouped(
     return decorate
 
 
+def refuse_given(names: Sequence[str], problem: str) -> None:
+    """Refuse (ParameterError, exit 2) the first of the parameters `names` that the user gave
+    to the running command; `problem` says why it does not apply (it may name `{param}`s)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    for name in names:
+        if ctx.get_parameter_source(name) in given:
+            raise ParameterError(name, problem)
+
+
 def option_flags(command: click.Command) -> dict[str, str]:
     """Parameter name -> its long flag, over `command` and all its subcommands."""
     flags: dict[str, str] = {}
@@ -345,3 +406,75 @@ def error_message(exc: NnrError, root: click.Command) -> str:
         flags = option_flags(root)
         return exc.render(lambda name: flags.get(name, name))
     return " ".join(str(exc).split())
+
+
+LAUNCHER_HELP = (
+    "Where trials run: here, as a Slurm job array (one task and GPU per trial), or through "
+    "submitit's local executor (the cluster path on this machine)."
+)
+
+
+class LauncherNameOption(click.Option):
+    """--launcher: its help lists the launcher registry (plugins too), read when it is shown."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """The help line, with every registered launcher and the plugins that do not load."""
+        from nnr_profile.profiler.runner.launchers import LAUNCHERS
+
+        names = ", ".join(LAUNCHERS.names())
+        broken = "".join(f" Not loadable: {n} ({why})." for n, why in LAUNCHERS.broken.items())
+        self.help = f"{LAUNCHER_HELP} Available: {names}.{broken}"
+        return super().get_help_record(ctx)
+
+
+@dataclass(frozen=True)
+class LauncherChoice:
+    """What `launcher_options` was given: the launcher's name and the options the user set."""
+
+    name: str
+    values: dict[str, Any]
+    """Config field -> value, only for the launcher options given on the command line."""
+
+    def make(self, **common: Any) -> Any:
+        """The configured launcher, `make_launcher(name, **common, **values)` (common: e.g.
+        gpu); an option the launcher does not take is a ParameterError naming those that do."""
+        from nnr_profile.profiler.runner.launchers.base import make_launcher
+
+        return make_launcher(self.name, **common, **self.values)
+
+
+def _launcher_choice(launcher: str, **values: Any) -> LauncherChoice:
+    """The `LauncherChoice` of parsed values: an option left out (None, flag off) is not given."""
+    given = {
+        key: value for key, value in values.items() if value is not None and value is not False
+    }
+    return LauncherChoice(launcher.strip(), given)
+
+
+def launcher_options() -> Callable[[Any], Any]:
+    """--launcher and every launcher's options, generated from the launchers' config fields
+    (`profiler.runner.launchers.config`), given to the command as one `LauncherChoice` argument
+    named `launcher`; `launcher.make(gpu=gpu)` builds the launcher."""
+    from nnr_profile.profiler.runner.launchers.config import launcher_options as described
+
+    decorators: list[Callable[[Any], Any]] = [
+        click.option(
+            "--launcher",
+            cls=LauncherNameOption,
+            default="local",
+            show_default=True,
+            help=LAUNCHER_HELP,
+        )
+    ]
+    kinds: dict[type, dict[str, Any]] = {
+        bool: {"is_flag": True, "default": False},
+        int: {"type": int},
+        Path: {"type": click.Path(file_okay=False)},
+        str: {},
+    }
+    for each in described():
+        metavar = {"metavar": each.metavar} if each.metavar else {}
+        decorators.append(
+            click.option(each.flag, each.name, help=each.help, **kinds[each.type], **metavar)
+        )
+    return _grouped("launcher", _launcher_choice, *decorators)

@@ -1,51 +1,37 @@
-"""Determinism modes as named sets of knobs, and the environment each needs.
+"""Determinism modes as named sets of knobs, and the knob ladder.
 
 A mode never branches the trial: it is a mapping knob -> bool, applied knob by knob.
 `default` sets nothing (the framework's own defaults); `fast` turns on cuDNN autotuning;
 `deterministic` turns on every knob. A ladder of partial modes is written as knob names
 joined with '+', e.g. ``cudnn_deterministic+cublas_workspace``: those knobs on, the rest off.
 
-Environment variables must be in place before the framework initialises its GPU context,
-so `mode_env` is applied to the trial's process environment; each framework's own knob code
-(`nnr_profile.workloads.torch.knobs`, `nnr_profile.workloads.tf.knobs`) runs before any tensor
-is created.
+This module knows knob names only. What a knob sets in a framework (environment variables,
+version checks, API calls) lives with that framework: `nnr_profile.workloads.torch.knobs`,
+`nnr_profile.workloads.tf.knobs`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import metadata
 
 from nnr_profile.core.errors import UsageError
 
 KNOBS: dict[str, str] = {
-    "cublas_workspace": "CUBLAS_WORKSPACE_CONFIG=:4096:8 (deterministic cuBLAS reductions)",
-    "cudnn_deterministic": "torch.backends.cudnn.deterministic = True",
-    "cudnn_benchmark": "torch.backends.cudnn.benchmark (autotuning; off when deterministic)",
-    "deterministic_algorithms": "torch.use_deterministic_algorithms(True)",
-    "fill_uninitialized_memory": "torch.utils.deterministic.fill_uninitialized_memory (torch>=2.1)",
-    "tf_op_determinism": "tf.config.experimental.enable_op_determinism() / TF_DETERMINISTIC_OPS",
+    "cublas_workspace": "deterministic cuBLAS workspace (PyTorch and TensorFlow)",
+    "cudnn_deterministic": "deterministic cuDNN algorithms only (PyTorch)",
+    "cudnn_benchmark": "cuDNN autotuning (PyTorch; off when deterministic)",
+    "deterministic_algorithms": "deterministic implementations of every op (PyTorch)",
+    "fill_uninitialized_memory": "new tensors filled, with deterministic_algorithms (PyTorch)",
+    "tf_op_determinism": "op determinism (TensorFlow)",
 }
-
-CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+"""Knob name -> what it does; what each sets in a framework is in that framework's knobs.py."""
 
 FRAMEWORK_KNOBS: dict[str, frozenset[str]] = {
     "torch": frozenset(KNOBS) - {"tf_op_determinism"},
     "tf": frozenset({"tf_op_determinism", "cublas_workspace"}),
 }
 """The knobs each framework reads; a mode that turns none of them on equals `default` there."""
-
-TF_DISTRIBUTIONS = (
-    "tensorflow",
-    "tensorflow-cpu",
-    "tensorflow-gpu",
-    "tensorflow-macos",
-    "tf-nightly",
-)
-TF_OP_DETERMINISM_SINCE = (2, 8)
 
 
 @dataclass(frozen=True)
@@ -101,25 +87,27 @@ LADDER_KNOBS: tuple[tuple[str, dict[str, bool]], ...] = (
     ("cudnn_deterministic", {"cudnn_deterministic": True, "cudnn_benchmark": False}),
     ("deterministic_algorithms", {"deterministic_algorithms": True}),
 )
-"""PyTorch's knob ladder: each step adds these knobs to the one before; the last step adds
-`fill_uninitialized_memory` and so equals `deterministic`."""
+"""The knob ladder: each step adds these knobs to the one before; `deterministic` follows
+the last step (PyTorch: it adds `fill_uninitialized_memory`; TensorFlow: op determinism)."""
 
 
 def ladder() -> list[Mode]:
     """The cumulative knob ladder: default, step1_cublas_workspace, step2_cudnn_deterministic,
-    step3_deterministic_algorithms, deterministic (step 3 plus fill_uninitialized_memory).
+    step3_deterministic_algorithms, deterministic (step 3 plus the remaining knobs).
 
     Each step adds the knob it names to the step before (no name begins with '+', so the
-    names survive the CSV formula guard unchanged).
-
-    The intermediate steps set PyTorch knobs only; TensorFlow's ladder is default ->
-    deterministic (op determinism).
+    names survive the CSV formula guard unchanged). A step runs for the frameworks that read
+    every knob it turns on: step 1 (cublas_workspace) for both, steps 2 and 3 for PyTorch, so
+    TensorFlow's ladder is default -> step1_cublas_workspace -> deterministic.
     """
     steps = [MODES["default"]]
     knobs: dict[str, bool] = {}
     for number, (knob, added) in enumerate(LADDER_KNOBS, start=1):
         knobs = {**knobs, **added}
-        steps.append(Mode(f"step{number}_{knob}", knobs, frameworks=("torch",)))
+        on = {name for name, value in knobs.items() if value}
+        frameworks = tuple(fw for fw, read in FRAMEWORK_KNOBS.items() if on <= read)
+        every = len(frameworks) == len(FRAMEWORK_KNOBS)
+        steps.append(Mode(f"step{number}_{knob}", knobs, None if every else frameworks))
     steps.append(MODES["deterministic"])
     return steps
 
@@ -195,32 +183,3 @@ def same_as_default_note(framework: str, modes: list[Mode]) -> str | None:
     if foreign:
         lines.append(f"{framework}: {', '.join(foreign)} are steps of another framework's ladder")
     return "; ".join(lines) or None
-
-
-@cache
-def tf_has_op_determinism() -> bool:
-    """Whether the installed TensorFlow (read from its metadata, not imported) is 2.8 or newer."""
-    for name in TF_DISTRIBUTIONS:
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-        numbers = re.findall(r"\d+", version)[:2]
-        return tuple(int(n) for n in numbers) >= TF_OP_DETERMINISM_SINCE
-    return False
-
-
-def mode_env(mode: Mode, framework: str) -> dict[str, str]:
-    """Environment variables the mode needs before the framework starts (empty when none).
-
-    TensorFlow gets TF_DETERMINISTIC_OPS / TF_CUDNN_DETERMINISTIC only where it is older than
-    2.8; newer versions are made deterministic by `apply_tf_mode` (enable_op_determinism), so
-    a workload that sets no knob (calibrate) stays untouched.
-    """
-    env: dict[str, str] = {}
-    if mode.is_on("cublas_workspace"):
-        env["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE_CONFIG
-    if framework == "tf" and mode.is_on("tf_op_determinism") and not tf_has_op_determinism():
-        env["TF_DETERMINISTIC_OPS"] = "1"
-        env["TF_CUDNN_DETERMINISTIC"] = "1"
-    return env

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from nnr_profile.core.modes import Mode
+from nnr_profile.core.params import COUNT, NON_NEGATIVE, require, require_seed
 
 
 class Status(str, Enum):
@@ -77,12 +78,12 @@ class TrialSpec(DeviceModeSpec):
     collector: str = "timing"
 
     def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be at least 1, not {self.iterations}")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be 0 or more, not {self.warmup}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, not {self.batch_size}")
+        require("iterations", self.iterations, COUNT)
+        require("warmup", self.warmup, NON_NEGATIVE)
+        require("batch_size", self.batch_size, COUNT)
+        require("image_size", self.image_size, COUNT, optional=True)
+        require("repeat", self.repeat, NON_NEGATIVE)
+        require_seed("seed", self.seed)
 
     @property
     def cell_key(self) -> str:

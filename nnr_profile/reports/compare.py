@@ -12,7 +12,7 @@ store against the old one (which appeared, disappeared, got slower or faster), a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,8 @@ from nnr_profile.core.text import markdown_cell
 from nnr_profile.reports.attribution import attribute_overhead
 from nnr_profile.reports.export import args_label, format_ratio, write_csv
 from nnr_profile.reports.kernels import KERNEL_GROUP, kernel_table
-from nnr_profile.reports.overhead import GROUP_COLUMNS, group_keys, overhead_from_trials
+from nnr_profile.reports.overhead import GROUP_COLUMNS, group_keys
+from nnr_profile.reports.overhead_report import report_overhead
 from nnr_profile.reports.stats import CONFIDENCE
 from nnr_profile.store.versions import VERSION_COLUMNS
 
@@ -61,6 +62,7 @@ class Side:
 
     overhead: pd.DataFrame
     kernels: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
 
 
 def cell_key(frame: pd.DataFrame) -> pd.Series:
@@ -82,13 +84,12 @@ def cell_key(frame: pd.DataFrame) -> pd.Series:
 def side_table(
     per_trial: pd.DataFrame, trials: pd.DataFrame, versions: pd.DataFrame
 ) -> pd.DataFrame:
-    """The overhead table of one store with its cells' versions (values joined by '/').
+    """The report's overhead table of one store with its cells' versions (joined by '/').
 
     `per_trial` and `trials` as `reports.load.ReportInputs` has them; `versions` as
     `store.versions.trial_versions` returns them.
     """
-    timing = trials[trials["collector"] == "timing"] if len(trials) else None
-    overhead = overhead_from_trials(per_trial, timing)
+    overhead = report_overhead(per_trial, trials)
     overhead = overhead[overhead["ratio"].notna()].reset_index(drop=True)
     if per_trial.empty:
         return overhead.reindex(columns=[*overhead.columns, *VERSION_COLUMNS])
@@ -102,14 +103,19 @@ def side_table(
 
 def load_side(path: str | Path) -> Side:
     """Read one store (file or folder of shards): its overhead rows with versions, its kernels."""
-    from nnr_profile.reports.load import load_inputs
+    from nnr_profile.reports.load import skipped_note, timing_inputs, unchecked_note
     from nnr_profile.store.merge import open_results
     from nnr_profile.store.versions import trial_versions
 
     with open_results(path) as store:
-        inputs = load_inputs(store)
+        trials, per_trial, skipped = timing_inputs(store)
         versions = trial_versions(store)
-    return Side(side_table(inputs.per_trial, inputs.trials, versions), inputs.kernels)
+        kernels = store.kernels()
+        checked = store.checked
+    skipped_line = skipped_note(skipped)
+    notes = [f"{path}: {skipped_line}" if skipped_line else None]
+    notes.append(None if checked else unchecked_note(path))
+    return Side(side_table(per_trial, trials, versions), kernels, [n for n in notes if n])
 
 
 def _joined(values: pd.Series) -> str | None:

@@ -3,8 +3,10 @@
 Pure functions on the overhead table (`reports/overhead.py`: ratio and the paired 95 % interval
 per cell) and the kernel attribution table (`reports/kernels.py`). A row fails when the whole
 interval lies above the maximum ratio, passes when it lies below, and is inconclusive when it
-straddles the maximum (or has no interval, with fewer than two paired repeats). The gate as a
-whole fails when any row fails, else is inconclusive when any row is, else passes.
+straddles the maximum (or has no interval, with fewer than two paired repeats). A row whose
+cell has failed timing trials of its baseline or mode fails whatever its interval says, and
+names them: a mode that does not train must not pass a gate. The gate as a whole fails when
+any row fails, else is inconclusive when any row is, else passes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from nnr_profile.reports.export import args_label, format_ratio, write_csv
-from nnr_profile.reports.overhead import GROUP_COLUMNS
+from nnr_profile.reports.overhead import GROUP_COLUMNS, group_keys
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
@@ -31,13 +33,17 @@ GATE_COLUMNS = [
     "ratio",
     "ci_low_ratio",
     "ci_high_ratio",
+    "interval",
     "n_pairs",
     "n_trials",
     "max_ratio",
     "verdict",
+    "n_failed_trials",
     "noisy",
     "note",
 ]
+FAILED_COLUMNS = [*GROUP_COLUMNS, "mode", "repeat", "status", "error"]
+SHOWN_FAILURES = 3
 
 
 def select_rows(
@@ -79,8 +85,38 @@ def _has_args(text: str, wanted: dict[str, Any]) -> bool:
     return isinstance(args, dict) and all(args.get(k) == v for k, v in wanted.items())
 
 
-def judge(overhead: pd.DataFrame, max_ratio: float) -> pd.DataFrame:
-    """GATE_COLUMNS per overhead row: ratio, its 95 % interval as ratios, and the verdict."""
+def gated_failures(trials: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Failed timing trials in the cells of `rows` of their baseline or mode (FAILED_COLUMNS).
+
+    `trials` as `Store.trials()`; `rows` overhead rows (GROUP_COLUMNS, baseline_mode, mode).
+    """
+    bad = trials[(trials["status"] != "ok") & (trials["collector"] == "timing")]
+    if bad.empty or rows.empty:
+        return pd.DataFrame(columns=FAILED_COLUMNS)
+    bad = group_keys(bad).reindex(columns=FAILED_COLUMNS)
+    wanted = pd.concat(
+        [rows[[*GROUP_COLUMNS, side]].rename(columns={side: "mode"}) for side in _SIDES]
+    ).drop_duplicates()
+    keys = [*GROUP_COLUMNS, "mode"]
+    found = bad.assign(_key=_row_keys(bad, keys)).merge(
+        pd.DataFrame({"_key": _row_keys(wanted, keys)}), on="_key"
+    )
+    return found.drop(columns="_key").reset_index(drop=True)
+
+
+_SIDES = ("baseline_mode", "mode")
+
+
+def _row_keys(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """One comparable text key per row over `columns` (see `_key`)."""
+    return ["\x1f".join(_key(v) for v in row) for row in frame[columns].itertuples(index=False)]
+
+
+def judge(
+    overhead: pd.DataFrame, max_ratio: float, failures: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """GATE_COLUMNS per overhead row: ratio, its 95 % interval as ratios, and the verdict; a
+    row with `failures` (`gated_failures`) of its baseline or mode fails and names them."""
     table = overhead.copy()
     table["ci_low_ratio"] = 1 + table["ci_low_pct"].astype(float) / 100
     table["ci_high_ratio"] = 1 + table["ci_high_pct"].astype(float) / 100
@@ -89,7 +125,32 @@ def judge(overhead: pd.DataFrame, max_ratio: float) -> pd.DataFrame:
         verdict(low, high, max_ratio)
         for low, high in zip(table["ci_low_ratio"], table["ci_high_ratio"], strict=True)
     ]
+    table["n_failed_trials"] = 0
+    if failures is None or failures.empty:
+        return table.reindex(columns=GATE_COLUMNS).reset_index(drop=True)
+    groups = dict(tuple(failures.groupby(_row_keys(failures, [*GROUP_COLUMNS, "mode"]))))
+    cells = _row_keys(table, GROUP_COLUMNS)
+    for index, cell in zip(table.index, cells, strict=True):
+        sides = dict.fromkeys([table.at[index, "baseline_mode"], table.at[index, "mode"]])
+        found = [groups[key] for m in sides if (key := f"{cell}\x1f{m}") in groups]
+        if found:
+            failed = pd.concat(found)
+            note = table.at[index, "note"]
+            table.at[index, "n_failed_trials"] = len(failed)
+            table.at[index, "verdict"] = FAIL
+            kept = note if isinstance(note, str) else ""
+            table.at[index, "note"] = "; ".join(filter(None, [failure_line(failed), kept]))
     return table.reindex(columns=GATE_COLUMNS).reset_index(drop=True)
+
+
+def failure_line(failed: pd.DataFrame) -> str:
+    """'2 trial(s) failed: deterministic repeat 0 (error: boom); ...' for failed trials."""
+    named = "; ".join(
+        f"{r.mode} repeat {r.repeat} ({r.status}: {str(r.error or 'no error recorded')[:200]})"
+        for r in failed.head(SHOWN_FAILURES).itertuples(index=False)
+    )
+    more = f" and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
+    return f"{len(failed)} trial(s) failed: {named}{more}"
 
 
 def verdict(low: float, high: float, max_ratio: float) -> str:
@@ -151,8 +212,10 @@ def gate_document(
                 "ratio": _float(row["ratio"]),
                 "ci_low": _float(row["ci_low_ratio"]),
                 "ci_high": _float(row["ci_high_ratio"]),
+                "interval": row["interval"] if isinstance(row["interval"], str) else "t",
                 "n": _int(row["n_pairs"]),
                 "n_trials": _int(row["n_trials"]),
+                "n_failed_trials": _int(row["n_failed_trials"]) or 0,
                 "verdict": row["verdict"],
                 "noisy": bool(row["noisy"]) if pd.notna(row["noisy"]) else None,
                 "note": row["note"] if isinstance(row["note"], str) and row["note"] else None,
@@ -173,12 +236,16 @@ def gate_document(
 
 
 def describe_row(row: dict[str, Any], max_ratio: float) -> str:
-    """One line per judged row, e.g. 'resnet18 (torch) on cpu: 1.12x [1.08x, 1.16x] <= 1.30x'."""
+    """One line per judged row, e.g. 'resnet18 (torch) on cpu: 1.12x [1.08x, 1.16x] <= 1.30x';
+    a row with failed trials says so first."""
     where = f"{row['workload']} ({row['framework']}"
     where += f", {row['workload_args']})" if row["workload_args"] else ")"
     gpu = row["gpu_name"] or row["device"]
+    if row.get("n_failed_trials"):
+        return f"{where} on {gpu}: {row['mode']}/{row['baseline_mode']}: {row['note']}: FAIL"
+    kind = " sequential" if row.get("interval") == "sequential" else ""
     ci = (
-        f"[{format_ratio(row['ci_low'])}, {format_ratio(row['ci_high'])}]"
+        f"[{format_ratio(row['ci_low'])}, {format_ratio(row['ci_high'])}{kind}]"
         if row["ci_low"] is not None
         else "[no interval]"
     )
@@ -212,7 +279,8 @@ def junit_xml(document: dict[str, Any]) -> str:
             f" <= {document['max_ratio']:.2f}x",
         )
         if row["verdict"] == FAIL:
-            ET.SubElement(case, "failure", message=line, type="ratio_above_max").text = line
+            kind = "trials_failed" if row.get("n_failed_trials") else "ratio_above_max"
+            ET.SubElement(case, "failure", message=line, type=kind).text = line
         elif row["verdict"] == INCONCLUSIVE:
             ET.SubElement(case, "skipped", message=f"inconclusive: {line}")
         details = [line, *(_delta_line(k) for k in row["kernel_deltas"])]

@@ -21,6 +21,7 @@ from nnr_profile.reports.stats import (
     NOISY_IQR_RATIO,
     holm,
     paired_estimate,
+    sequential_from_t,
     trial_summary,
 )
 
@@ -47,6 +48,11 @@ OVERHEAD_COLUMNS = [
     "noisy",
     "note",
 ]
+INTERVALS = ("t", "sequential")
+"""Which interval ci_low_pct / ci_high_pct hold: the fixed-size t interval, or the one that stays
+valid when the repeats were added until it was narrow enough (`stats.sequential_interval`)."""
+SEQUENTIAL_COLUMNS = ["interval", "t_ci_low_pct", "t_ci_high_pct"]
+"""Added after OVERHEAD_COLUMNS with interval='sequential': the interval's name and the t bounds."""
 
 
 def group_keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -94,14 +100,16 @@ def per_trial_table(iterations: pd.DataFrame) -> pd.DataFrame:
     return meta.merge(summary, on="trial_id")
 
 
-def overhead_table(iterations: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+def overhead_table(
+    iterations: pd.DataFrame, trials: pd.DataFrame | None = None, interval: str = "t"
+) -> pd.DataFrame:
     """Overhead of each mode over each baseline mode, one row per cell and comparison.
 
     `iterations` has one row per timed iteration of a successful trial (trial_id, the
     GROUP_COLUMNS, mode, repeat, host, time_ms), as `Store.iterations()` returns; `trials`
     (optional, as `Store.trials()`) adds `n_failed`. See `overhead_from_trials` for columns.
     """
-    return overhead_from_trials(per_trial_table(iterations), trials)
+    return overhead_from_trials(per_trial_table(iterations), trials, interval=interval)
 
 
 Pairs = Callable[[list[str]], list[tuple[str, str]]]
@@ -113,6 +121,7 @@ def overhead_from_trials(
     trials: pd.DataFrame | None = None,
     confidence: float = CONFIDENCE,
     pairs: Pairs = comparisons,
+    interval: str = "t",
 ) -> pd.DataFrame:
     """The overhead table from one row per successful trial (as `per_trial_table` returns).
 
@@ -124,19 +133,49 @@ def overhead_from_trials(
     across the rows of this table; n_pairs = paired repeats used; n_trials, n_iterations and
     n_failed of the mode; noisy = median within-trial IQR/median above 10 % on either side;
     note = why a figure is missing or weak. `pairs` picks the comparisons (default:
-    `comparisons`; the knob ladder passes consecutive steps).
+    `comparisons`; the knob ladder passes consecutive steps). `interval='sequential'` (for a
+    sweep run with `--target-ci`) gives `with_sequential_interval` of that table: the sequential
+    bounds in ci_low_pct / ci_high_pct, then SEQUENTIAL_COLUMNS (interval, t_ci_low_pct,
+    t_ci_high_pct); p_value and p_holm stay the paired t-test's.
     """
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}, not {interval!r}")
+    columns = OVERHEAD_COLUMNS if interval == "t" else [*OVERHEAD_COLUMNS, *SEQUENTIAL_COLUMNS]
     data = _pair_keys(group_keys(per_trial)) if not per_trial.empty else None
     failed = _failed_counts(trials)
     per_mode = _per_mode(data, failed)
     if per_mode.empty:
-        return pd.DataFrame(columns=OVERHEAD_COLUMNS)
+        return pd.DataFrame(columns=columns)
     per_mode["cell"] = per_mode.groupby(GROUP_COLUMNS, sort=True).ngroup()
     rows = _paired_rows(data, per_mode, pairs)
     if rows.empty:
-        return pd.DataFrame(columns=OVERHEAD_COLUMNS)
+        return pd.DataFrame(columns=columns)
     table = _finish(rows, per_mode, confidence)
-    return table[OVERHEAD_COLUMNS].reset_index(drop=True)
+    if interval == "sequential":
+        table = with_sequential_interval(table, confidence)
+    return table[columns].reset_index(drop=True)
+
+
+def with_sequential_interval(table: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """`table` (any overhead table: ratio, ci_low_pct, ci_high_pct, n_pairs) with the sequential
+    interval of `stats.sequential_from_t` in ci_low_pct / ci_high_pct (percent) and
+    SEQUENTIAL_COLUMNS set: interval = 'sequential', t_ci_low_pct / t_ci_high_pct = the t bounds.
+    A table whose `interval` column already says 'sequential' everywhere comes back as it is."""
+    if "interval" in table.columns and (table["interval"] == "sequential").all():
+        return table
+    low, high = sequential_from_t(
+        table["n_pairs"].to_numpy(dtype=float),
+        1 + table["ci_low_pct"].to_numpy(dtype=float) / 100,
+        1 + table["ci_high_pct"].to_numpy(dtype=float) / 100,
+        confidence,
+    )
+    return table.assign(
+        t_ci_low_pct=table["ci_low_pct"],
+        t_ci_high_pct=table["ci_high_pct"],
+        ci_low_pct=(low - 1) * 100,
+        ci_high_pct=(high - 1) * 100,
+        interval="sequential",
+    )
 
 
 def _pair_keys(data: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,12 @@
-"""The report's overhead and ladder tables: time overhead, each knob-ladder step's cost,
-energy per iteration and clock noise, all from one row per successful timing trial.
+"""The one overhead pipeline: a store's timing trials -> the overhead and ladder tables.
 
-`overhead.overhead_from_trials` gives the time overhead (OVERHEAD_COLUMNS); `ladder` adds
-each step's cost over the previous step, `energy` the energy overhead, `clocks` the trials
-whose clocks dropped or throttled to the `noisy` reasons.
+Every user of the overhead table (`report`, `gate` with or without its own sweep, `compare`,
+precision on demand and `api.Results`) gets it here, so they cannot disagree: the checked
+per-trial summaries of `load` (`timing_inputs`, or `TimingReader` incrementally), then
+`report_overhead`: the time overhead of `overhead.overhead_from_trials` (OVERHEAD_COLUMNS),
+each knob-ladder step's cost over the previous step (`ladder`), the energy overhead
+(`energy`), and the trials whose clocks dropped or throttled among the `noisy` reasons
+(`clocks`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,23 @@ import pandas as pd
 from nnr_profile.reports.clocks import clock_noise_by_mode, trial_column, with_clock_noise
 from nnr_profile.reports.energy import ENERGY_COLUMNS, energy_overhead, with_energy
 from nnr_profile.reports.ladder import LADDER_COLUMNS, STEP_COLUMNS, step_table, with_steps
-from nnr_profile.reports.overhead import OVERHEAD_COLUMNS, overhead_from_trials
+from nnr_profile.reports.load import timing_inputs
+from nnr_profile.reports.overhead import (
+    GROUP_COLUMNS,
+    OVERHEAD_COLUMNS,
+    SEQUENTIAL_COLUMNS,
+    group_keys,
+    overhead_from_trials,
+    with_sequential_interval,
+)
+from nnr_profile.store.database import Store
 
-OVERHEAD_REPORT_COLUMNS = [*OVERHEAD_COLUMNS, *STEP_COLUMNS, *ENERGY_COLUMNS]
+OVERHEAD_REPORT_COLUMNS = [
+    *OVERHEAD_COLUMNS,
+    *STEP_COLUMNS,
+    *ENERGY_COLUMNS,
+    *SEQUENTIAL_COLUMNS,
+]
 """Columns of the report's overhead table (overhead.csv)."""
 
 
@@ -26,20 +43,57 @@ def timing_trials(trials: pd.DataFrame) -> pd.DataFrame | None:
     return trials[trials["collector"] == "timing"]
 
 
-def report_overhead(per_trial: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
-    """The overhead table with ladder steps, energy and clock noise (OVERHEAD_REPORT_COLUMNS).
+def overhead_rows(per_trial: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Every comparison's row with ladder steps, energy and clock noise
+    (OVERHEAD_REPORT_COLUMNS), rows without a ratio (a side with no successful trial) included.
 
     `per_trial`: one row per successful timing trial (`load.per_trial_frame`); `trials`: every
-    trial (`Store.trials()`). Empty when no comparison has a ratio.
+    trial (`Store.trials()`).
     """
     timing = timing_trials(trials)
     table = overhead_from_trials(per_trial, timing)
-    if not table["ratio"].notna().any():
-        return pd.DataFrame(columns=OVERHEAD_REPORT_COLUMNS)
     table = with_steps(table, step_table(per_trial, timing))
     table = with_energy(table, energy_overhead(per_trial, timing))
     noise = clock_noise_by_mode(trial_column(per_trial, timing, "clock_noise"))
-    return with_clock_noise(table, noise)[OVERHEAD_REPORT_COLUMNS]
+    table = with_intervals(with_clock_noise(table, noise), timing)
+    return table[OVERHEAD_REPORT_COLUMNS]
+
+
+def with_intervals(table: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
+    """`table` with SEQUENTIAL_COLUMNS: rows of cells whose repeats a precision target chose
+    (`trials` with interval 'sequential', see `Store.mark_sequential`) carry the sequential
+    interval in ci_low_pct / ci_high_pct (`overhead.with_sequential_interval`), every other row
+    the t-interval (interval 't'); t_ci_low_pct / t_ci_high_pct keep the t bounds (percent)."""
+    out = table.assign(
+        interval="t", t_ci_low_pct=table["ci_low_pct"], t_ci_high_pct=table["ci_high_pct"]
+    )
+    if out.empty or trials is None or "interval" not in trials.columns:
+        return out
+    marked = trials[trials["interval"] == "sequential"]
+    if marked.empty:
+        return out
+    cells = _cells(group_keys(marked)).drop_duplicates().assign(_sequential=True)
+    hit = _cells(out).merge(cells, on=GROUP_COLUMNS, how="left")["_sequential"]
+    hit = hit.fillna(False).astype(bool).to_numpy()
+    if hit.any():
+        sequential = with_sequential_interval(out.loc[hit, OVERHEAD_COLUMNS])
+        for column in ("ci_low_pct", "ci_high_pct", "interval"):
+            out.loc[hit, column] = sequential[column].to_numpy()
+    return out
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """GROUP_COLUMNS of `frame`, an unset image size (NaN or 0) as 0, ready to merge on."""
+    image_size = pd.to_numeric(frame["image_size"], errors="coerce").fillna(0).astype(int)
+    return frame[GROUP_COLUMNS].assign(image_size=image_size.to_numpy())
+
+
+def report_overhead(per_trial: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """The report's overhead table: `overhead_rows`, empty when no comparison has a ratio."""
+    table = overhead_rows(per_trial, trials)
+    if not table["ratio"].notna().any():
+        return pd.DataFrame(columns=OVERHEAD_REPORT_COLUMNS)
+    return table
 
 
 def report_ladder(per_trial: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
@@ -51,3 +105,9 @@ def report_ladder(per_trial: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame
         return steps
     noise = clock_noise_by_mode(trial_column(per_trial, timing, "clock_noise"))
     return with_clock_noise(steps, noise, baseline="step_from")[LADDER_COLUMNS]
+
+
+def store_overhead(store: Store) -> pd.DataFrame:
+    """The overhead table of an open store (OVERHEAD_REPORT_COLUMNS), as `report` writes it."""
+    trials, per_trial, _ = timing_inputs(store)
+    return report_overhead(per_trial, trials)

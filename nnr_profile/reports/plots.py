@@ -1,8 +1,8 @@
 """Figures from report tables (matplotlib, no display needed); large tables become pages.
 
-A panel never holds more than MAX_BARS bars and a page more than PANELS_PER_PAGE panels: a
-table with more is split into further panels and pages (one PDF with a page each, and one
-PNG per page), not crammed into one.
+A panel never holds more than MAX_BARS bars, nor more than GPUS_PER_PANEL GPUs (one colour
+each), and a page more than PANELS_PER_PAGE panels: a table with more is split into further
+panels and pages (one PDF with a page each, and one PNG per page), not crammed into one.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ MAX_BARS = 96
 """Most bars in one panel of the overhead figure."""
 PANELS_PER_PAGE = 4
 """Most panels on one page (figure)."""
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+GPUS_PER_PANEL = len(COLOURS)
+"""Most GPUs in one panel: each has its own colour there."""
 PNG_DPI = 100
 PDF_FONTS = {"pdf.fonttype": 42}
 """TrueType fonts in PDFs (venues refuse Type 3 fonts; also faster to write)."""
@@ -37,16 +40,20 @@ def overhead_figures(table: pd.DataFrame) -> Iterator[plt.Figure]:
 
     One panel per (framework, baseline -> mode) comparison, modes in ladder order, split into
     further panels of equal size when it has more than MAX_BARS bars; labels carry
-    workload_args when they differ between rows; a GPU has one colour on every page. `table`
-    is `overhead_table`'s output (overhead_pct, ci_low_pct, ci_high_pct in percent).
+    workload_args when they differ between rows. GPUs come in groups of GPUS_PER_PANEL, each
+    GPU with its own colour in its group; with more than one group every panel has its own
+    legend and a panel shows one group (its title says which), else one legend serves the
+    page and a GPU has one colour on every page. `table` is `overhead_table`'s output
+    (overhead_pct, ci_low_pct, ci_high_pct in percent).
     """
     data = table.assign(_label=cell_label(table).to_numpy())
     devices = sorted(set(zip(data["gpu_arch"], data["gpu_name"], strict=True)))
-    colour = {d: COLOURS[i % len(COLOURS)] for i, d in enumerate(devices)}
+    colour = {d: COLOURS[i % GPUS_PER_PANEL] for i, d in enumerate(devices)}
     keys = list(zip(data["gpu_arch"], data["gpu_name"], strict=True))
     index = {d: i for i, d in enumerate(devices)}
     data["_colour"] = [colour[d] for d in keys]
     data["_device"] = [index[d] for d in keys]
+    groups_of_gpus = -(-len(devices) // GPUS_PER_PANEL)
     panels = []
     rank = _mode_rank(data)
     groups = sorted(
@@ -54,28 +61,43 @@ def overhead_figures(table: pd.DataFrame) -> Iterator[plt.Figure]:
         key=lambda item: (item[0][0], rank[item[0][1]], rank[item[0][2]]),
     )
     for (framework, baseline, mode), panel in groups:
-        labels = sorted(panel["_label"].unique())
-        shown = sorted(panel["_device"].unique())
-        count = -(-len(labels) * len(shown) // MAX_BARS)
-        size = -(-len(labels) // count)
-        for part in range(count):
-            chunk = labels[part * size : (part + 1) * size]
-            suffix = f" (part {part + 1}/{count})" if count > 1 else ""
-            title = f"{framework}: {mode} vs {baseline}{suffix}"
-            panels.append((title, panel[panel["_label"].isin(chunk)], chunk, shown, size))
-    return (_overhead_page(page, devices, colour) for page in _pages(panels))
+        for group in range(groups_of_gpus):
+            low, high = group * GPUS_PER_PANEL, (group + 1) * GPUS_PER_PANEL
+            rows = panel[(panel["_device"] >= low) & (panel["_device"] < high)]
+            if rows.empty:
+                continue
+            gpus = f", GPUs {low + 1}-{min(high, len(devices))} of {len(devices)}"
+            title = f"{framework}: {mode} vs {baseline}{gpus if groups_of_gpus > 1 else ''}"
+            panels.extend(_split(title, rows))
+    shared = groups_of_gpus == 1
+    return (_overhead_page(page, devices, colour, shared) for page in _pages(panels))
 
 
-COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+def _split(title: str, panel: pd.DataFrame) -> list[tuple]:
+    """Panels of at most MAX_BARS bars from one comparison's rows (at most GPUS_PER_PANEL GPUs)."""
+    labels = sorted(panel["_label"].unique())
+    shown = sorted(panel["_device"].unique())
+    size = -(-len(labels) // -(-len(labels) * len(shown) // MAX_BARS))
+    count = -(-len(labels) // size)
+    parts = []
+    for part in range(count):
+        chunk = labels[part * size : (part + 1) * size]
+        suffix = f" (part {part + 1}/{count})" if count > 1 else ""
+        parts.append((title + suffix, panel[panel["_label"].isin(chunk)], chunk, shown, size))
+    return parts
 
 
-def _overhead_page(panels: list[tuple], devices: list, colour: dict) -> plt.Figure:
-    """One page of overhead panels, laid out in fixed inches (no layout pass: pages are many)."""
+def _overhead_page(panels: list[tuple], devices: list, colour: dict, shared: bool) -> plt.Figure:
+    """One page of overhead panels, laid out in fixed inches (no layout pass: pages are many).
+
+    `shared`: one legend of every GPU above the panels; else each panel has its own legend (at
+    its right) of the GPUs it shows.
+    """
     slots = max(size * len(shown) for _, _, _, shown, size in panels)
     longest = max(len(_short(label)) for _, _, labels, _, _ in panels for label in labels)
-    plot_w, left, right = max(5.0, 0.11 * slots + 1.0), 0.9, 0.3
+    plot_w, left, right = max(5.0, 0.11 * slots + 1.0), 0.9, 0.3 if shared else 3.2
     plot_h, top, bottom = 2.2, 0.45, 0.4 + 0.035 * longest
-    legend_h = 0.25 + 0.18 * -(-len(devices) // 3)
+    legend_h = 0.25 + 0.18 * -(-len(devices) // 3) if shared else 0.3
     width_in = left + plot_w + right
     height_in = len(panels) * (top + plot_h + bottom) + legend_h
     fig, axes = plt.subplots(len(panels), 1, figsize=(width_in, height_in), squeeze=False)
@@ -105,6 +127,20 @@ def _overhead_page(panels: list[tuple], devices: list, colour: dict) -> plt.Figu
         ax.set_xlim(-0.6, size - 0.4)
         ax.set_ylabel("overhead of median\niteration time (%)")
         ax.set_title(title, fontsize="medium")
+        if not shared:
+            names = [devices[i] for i in shown]
+            ax.legend(
+                [plt.Rectangle((0, 0), 1, 1, color=colour[d]) for d in names],
+                [_short(f"{arch}: {name}", 36) for arch, name in names],
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                fontsize="x-small",
+                frameon=False,
+            )
+    legend_title = "whiskers: 95 % CI over paired repeats (unit: trial)"
+    if not shared:
+        fig.suptitle(f"bars: GPU (legend beside each panel); {legend_title}", fontsize="small")
+        return fig
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[d]) for d in devices]
     fig.legend(
         handles,
@@ -112,7 +148,7 @@ def _overhead_page(panels: list[tuple], devices: list, colour: dict) -> plt.Figu
         loc="upper center",
         ncol=min(3, len(devices)),
         fontsize="small",
-        title="bars: GPU architecture: name; whiskers: 95 % CI over paired repeats (unit: trial)",
+        title=f"bars: GPU architecture: name; {legend_title}",
         title_fontsize="small",
         frameon=False,
     )

@@ -1,13 +1,15 @@
 """`nnr-profile report`: the store -> every registered report table, its files and figures.
 
-`REPORT_TABLES` is the registry: each entry builds one DataFrame from the `ReportInputs`
-(a pure function) and hands it to its writers (CSV, Markdown/LaTeX, figures). `write_report`
-is a loop over it; an empty table writes nothing. A new table is one `register_report_table`
-call.
+`REPORT_TABLES` is the registry (a `core.registry.Registry`): each entry builds one DataFrame
+from the `ReportInputs` (a pure function) and hands it to its writers (CSV, Markdown/LaTeX,
+figures). `write_report` is a loop over it; an empty table writes nothing. A new table is one
+`register_report_table` call. Builders and figures of heavy modules are named by their
+``"module:function"`` reference and imported when a report is written (`load_reference`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +18,10 @@ import pandas as pd
 
 from nnr_profile.core.errors import NnrError
 from nnr_profile.core.paths import prepare_output_dir
+from nnr_profile.core.registry import Registry, load_reference
 from nnr_profile.core.specs import STATUS_OK
 from nnr_profile.reports.export import write_csv, write_paper_table, write_tables
-from nnr_profile.reports.load import ReportInputs, load_inputs, skipped_note
+from nnr_profile.reports.load import ReportInputs, load_inputs, skipped_note, unchecked_note
 from nnr_profile.reports.nondeterministic_ops import ops_table, write_ops
 from nnr_profile.reports.overhead import failure_table, framework_notes
 from nnr_profile.reports.overhead_report import report_ladder, report_overhead
@@ -36,12 +39,12 @@ class ReportTable:
     writers: Sequence[Writer] = ()
 
 
-REPORT_TABLES: dict[str, ReportTable] = {}
+REPORT_TABLES: Registry[ReportTable] = Registry("report table")
 
 
 def register_report_table(name: str, build: Callable, *writers: Writer) -> None:
     """Add (or replace) the report table `name`; `write_report` runs them in this order."""
-    REPORT_TABLES[name] = ReportTable(name, build, writers)
+    REPORT_TABLES.register(name, ReportTable(name, build, writers))
 
 
 @dataclass
@@ -79,17 +82,25 @@ class Report:
         return self.tables.get("subgroups")
 
 
-def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
+def write_report(db_path: str | Path, out_dir: str | Path, check: bool | None = None) -> Report:
     """Read the store (file or folder of shards) at `db_path`; write every table into `out_dir`.
+    `check`: as `store.merge.open_results` (None: a store file that is not large is checked).
 
     Raises NnrError when the store holds nothing to report, or trials but no comparison (after
     writing failures.csv when trials failed).
     """
-    with open_results(db_path) as store:
-        inputs = load_inputs(store)
-    if inputs.trials.empty and inputs.replicas.empty and inputs.op_probes.empty:
-        raise NnrError(f"the store {db_path} holds no trials yet: run 'nnr-profile run' first")
+    new_folders = [f for f in (Path(out_dir), *Path(out_dir).parents) if not f.exists()]
     out = prepare_output_dir(out_dir, "out")
+    try:
+        with open_results(db_path, check=check) as store:
+            inputs = load_inputs(store)
+        if inputs.trials.empty and inputs.replicas.empty and inputs.op_probes.empty:
+            raise NnrError(f"the store {db_path} holds no trials yet: run 'nnr-profile run' first")
+    except NnrError:
+        with contextlib.suppress(OSError):
+            for folder in new_folders:
+                folder.rmdir()
+        raise
     report = Report()
     for entry in REPORT_TABLES.values():
         table = entry.build(inputs)
@@ -97,12 +108,17 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Report:
         if table is not None and not table.empty:
             for writer in entry.writers:
                 report.files += writer(table, out)
-    report.notes = framework_notes(report.overhead) + [
-        n for n in [skipped_note(inputs.skipped)] if n
-    ]
+    notes = [skipped_note(inputs.skipped), None if inputs.checked else unchecked_note(db_path)]
+    report.notes = framework_notes(report.overhead) + [n for n in notes if n]
     if not inputs.trials.empty and report.overhead.empty and inputs.replicas.empty:
         failed = len(report.failures)
         where = f"; see {out / 'failures.csv'}" if failed else ""
+        if inputs.per_trial.empty and not inputs.skipped.empty:
+            raise NnrError(
+                f"the store {db_path} has no usable iteration time: all "
+                f"{len(inputs.skipped)} stored time(s) of its successful timing trials are "
+                f"unusable ({skipped_note(inputs.skipped)})"
+            )
         raise NnrError(
             f"the store {db_path} has {len(inputs.trials)} trial(s) but no comparison to make: "
             "it needs successful trials of a baseline mode (default or fast) and another mode "
@@ -165,15 +181,18 @@ def _attribution_figures(table: pd.DataFrame, out: Path) -> list[Path]:
     return save_figures(attribution_figures(table), out / "attribution")
 
 
+_VARIABILITY = "nnr_profile.reports.variability"
+_VARIABILITY_PLOTS = "nnr_profile.reports.variability_plots"
+
+
 def _from_replicas(make: str, *fields: str) -> Callable[[ReportInputs], pd.DataFrame]:
-    """A table built by `variability.<make>(replicas, *fields)`: empty without replicas."""
+    """A table built by `make` (a "module:function" reference) from the replicas and `fields`
+    of the inputs: empty without replicas."""
 
     def build(inputs: ReportInputs) -> pd.DataFrame:
-        from nnr_profile.reports import variability
-
         if inputs.replicas.empty:
             return pd.DataFrame()
-        return getattr(variability, make)(inputs.replicas, *(getattr(inputs, f) for f in fields))
+        return load_reference(make)(inputs.replicas, *(getattr(inputs, f) for f in fields))
 
     return build
 
@@ -187,13 +206,13 @@ def _replica_failures(inputs: ReportInputs) -> pd.DataFrame:
 
 
 def _figure(make: str, stem: str) -> Writer:
-    """A writer that draws the table with `variability_plots.<make>` into `stem`.png/.pdf."""
+    """A writer that draws the table with `make` (a "module:function" reference) into
+    `stem`.png/.pdf."""
 
     def write(table: pd.DataFrame, out: Path) -> list[Path]:
-        from nnr_profile.reports import variability_plots
         from nnr_profile.reports.plots import save_figure
 
-        return save_figure(getattr(variability_plots, make)(table), out / stem)
+        return save_figure(load_reference(make)(table), out / stem)
 
     return write
 
@@ -206,25 +225,25 @@ register_report_table("kernels", _kernels, _csv("kernels"))
 register_report_table("attribution", _attribution, _csv("attribution"), _attribution_figures)
 register_report_table(
     "variability",
-    _from_replicas("variability_table", "predictions", "weights"),
+    _from_replicas(f"{_VARIABILITY}:variability_table", "predictions", "weights"),
     _csv("variability"),
 )
 register_report_table(
     "per_class",
-    _from_replicas("per_class_table", "predictions"),
+    _from_replicas(f"{_VARIABILITY}:per_class_table", "predictions"),
     _csv("per_class"),
-    _figure("per_class_std_figure", "per_class_std"),
+    _figure(f"{_VARIABILITY_PLOTS}:per_class_std_figure", "per_class_std"),
 )
 register_report_table(
     "accuracy_points",
-    _from_replicas("accuracy_points"),
-    _figure("accuracy_strip_figure", "variability_accuracy"),
+    _from_replicas(f"{_VARIABILITY}:accuracy_points"),
+    _figure(f"{_VARIABILITY_PLOTS}:accuracy_strip_figure", "variability_accuracy"),
 )
 register_report_table(
     "subgroups",
-    _from_replicas("subgroup_table", "predictions", "attributes"),
+    _from_replicas(f"{_VARIABILITY}:subgroup_table", "predictions", "attributes"),
     _csv("subgroups"),
-    _figure("subgroup_rates_figure", "subgroup_rates"),
+    _figure(f"{_VARIABILITY_PLOTS}:subgroup_rates_figure", "subgroup_rates"),
 )
 register_report_table("replica_failures", _replica_failures, _csv("replica_failures"))
 register_report_table("nondeterministic_ops", lambda i: ops_table(i.op_probes), write_ops)

@@ -5,6 +5,8 @@ Each function takes a report DataFrame and returns a Figure; `plots.save_figure`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -207,3 +209,14 @@ def landscape_surface_figure(surface: pd.DataFrame) -> plt.Figure:
     ax.set_title("Loss surface", fontsize="medium")
     fig.tight_layout()
     return fig
+
+
+def write_grad_snr(table: pd.DataFrame, folder: Path) -> list[Path]:
+    """grad_snr.csv and the grad_snr figure (PNG, PDF) of a `studies.grad_snr` table."""
+    from nnr_profile.reports.export import write_csv
+    from nnr_profile.reports.plots import save_figure
+
+    return [
+        write_csv(table, folder / "grad_snr.csv"),
+        *save_figure(grad_snr_figure(table), folder / "grad_snr"),
+    ]

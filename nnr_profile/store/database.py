@@ -75,6 +75,10 @@ OP_PROBE_COLUMNS = (
     "finished_at",
 )
 """Columns of ``op_probes`` read by `Store.op_probes` (besides the ``op`` of each found op)."""
+SEQUENTIAL_KEY = "sequential_cells"
+"""The ``meta`` key listing the cells whose repeats a precision target chose (JSON list)."""
+ID_CHUNK = 500
+"""Trial ids per query when a read names them (below SQLite's bound-parameter limit)."""
 SAMPLE_COLUMNS = ("trial_id", "sample", "t_s", "sm_clock_mhz", "temperature_c", "power_w")
 """Columns of ``device_samples`` read by `Store.device_samples` (and ``throttle_reasons``)."""
 
@@ -112,10 +116,12 @@ class Store:
         self.busy_timeout_s = busy_timeout() if busy_timeout_s is None else busy_timeout_s
         self.pending = Pending(self.path)
         self._locked_out = False
+        self.checked = create if check is None else check
+        """Whether SQLite's quick_check ran (and passed) on opening."""
         self._conn = connect(
             self.path,
             write=create,
-            check=create if check is None else check,
+            check=self.checked,
             busy_timeout_s=self.busy_timeout_s,
         )
         if create and self.pending.entries():
@@ -252,12 +258,35 @@ class Store:
 
     def trials(self) -> pd.DataFrame:
         """All trials, one row each (columns as in the ``trials`` table; columns added to the
-        schema later are None in a store written before them)."""
+        schema later are None in a store written before them), and ``interval``: 'sequential'
+        for a cell whose repeats a precision target chose (`mark_sequential`), else 't'."""
         frame = self.query("SELECT * FROM trials ORDER BY id")
         for name, _ in ADDED_COLUMNS["trials"]:
             if name not in frame.columns:
                 frame[name] = None
+        marked = self.sequential_cells()
+        frame["interval"] = np.where(frame["cell_key"].isin(marked), "sequential", "t")
         return frame
+
+    def mark_sequential(self, cell_keys: Sequence[str] | set[str]) -> None:
+        """Record that the repeats of these cells were chosen by a precision target (their
+        interval must be the sequential one); kept in ``meta`` as SEQUENTIAL_KEY."""
+        with self.transaction() as conn:
+            keys = sorted(self.sequential_cells() | set(cell_keys))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                (SEQUENTIAL_KEY, json.dumps(keys)),
+            )
+
+    def sequential_cells(self) -> set[str]:
+        """The cell keys marked by `mark_sequential` (empty when none)."""
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (SEQUENTIAL_KEY,))
+        if not rows:
+            return set()
+        try:
+            return {str(key) for key in json.loads(rows[0][0])}
+        except (TypeError, ValueError):
+            return set()
 
     def device_samples(self) -> pd.DataFrame:
         """Raw device samples of successful trials: trial_id, sample, t_s, sm_clock_mhz,
@@ -295,6 +324,23 @@ class Store:
                WHERE t.status = ? ORDER BY t.id, i.iteration""",
             (STATUS_OK,),
         )
+
+    def timing_times(self, trial_ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """Iteration times of successful timing trials, values as stored (unchecked): trial_id,
+        iteration, time_ms, and the trial's wall_s (seconds); only `trial_ids` when given."""
+        sql = """SELECT i.trial_id, i.iteration, i.time_ms, t.wall_s
+                 FROM iterations i JOIN trials t ON t.id = i.trial_id
+                 WHERE t.status = ? AND t.collector = 'timing'"""
+        if trial_ids is None:
+            return self.query(sql, (STATUS_OK,))
+        ids = [int(i) for i in trial_ids]
+        parts = [
+            self.query(f"{sql} AND t.id IN ({', '.join('?' * len(chunk))})", (STATUS_OK, *chunk))
+            for chunk in (ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK))
+        ]
+        if not parts:
+            return pd.DataFrame(columns=["trial_id", "iteration", "time_ms", "wall_s"])
+        return pd.concat(parts, ignore_index=True)
 
     def kernels(self) -> pd.DataFrame:
         """Kernel tables of successful trials: trial columns, name, short_name, calls, total_ns."""

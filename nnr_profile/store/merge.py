@@ -33,7 +33,7 @@ from pathlib import Path
 from nnr_profile.core.errors import NnrError
 from nnr_profile.store.database import Store
 from nnr_profile.store.rows import describe, insert_row, takes_over
-from nnr_profile.store.schema import connect, guarded, quote
+from nnr_profile.store.schema import connect, quote, store_error
 
 SKIPPED_TABLES = {"meta"}
 
@@ -90,6 +90,10 @@ class _Table:
     parent_keys: dict[str, str | None]
 
 
+AUTO_CHECK_BYTES = 256 * 2**20
+"""Store files up to this size are quick_checked on every read (a larger one on request)."""
+
+
 def store_files(path: str | Path) -> list[Path]:
     """The store files a path names: itself, or the *.db files of a folder (or of its shards/)."""
     path = Path(path)
@@ -130,12 +134,16 @@ def merge_stores(sources: Sequence[str | Path], target: str | Path) -> MergeOutc
         outcome = MergeOutcome(sources=len(paths))
         if target.exists():
             with Store(target) as store:
-                _merge_all(store, zip(paths, connections, strict=True), outcome)
+                _merge_all(store, zip(paths, connections, strict=True), outcome, target)
             return outcome
         build = target.with_name(f".{target.name}.merging-{os.getpid()}")
         try:
-            with Store(build) as store:
-                _merge_all(store, zip(paths, connections, strict=True), outcome)
+            try:
+                built = Store(build)
+            except (NnrError, OSError) as exc:
+                raise _unwritable(target, exc.__cause__ or exc) from exc
+            with built as store:
+                _merge_all(store, zip(paths, connections, strict=True), outcome, target)
             os.replace(build, target)
         finally:
             for leftover in (build, *(Path(f"{build}{s}") for s in ("-wal", "-shm", "-journal"))):
@@ -147,28 +155,52 @@ def merge_stores(sources: Sequence[str | Path], target: str | Path) -> MergeOutc
             source.close()
 
 
+WRITE_ERRORS = ("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_PERM", "SQLITE_CANTOPEN")
+"""SQLite error names that a failed write to the merge target raises, not a bad source."""
+
+
 def _merge_all(
-    store: Store, sources: Iterator[tuple[Path, sqlite3.Connection]], out: MergeOutcome
+    store: Store,
+    sources: Iterator[tuple[Path, sqlite3.Connection]],
+    out: MergeOutcome,
+    target: Path,
 ) -> None:
+    """Merge each source into `store`; an error writing the store names `target` (the path
+    the user gave: `store` may be a temporary file beside it), one reading a source names it."""
     with store.transaction() as conn:
         for path, source in sources:
-            with guarded(path):
+            try:
                 _merge_one(source, conn, out)
+            except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorname", "").startswith(WRITE_ERRORS):
+                    raise _unwritable(target, exc) from exc
+                raise store_error(path, exc) from exc
+
+
+def _unwritable(target: Path, exc: BaseException) -> NnrError:
+    return NnrError(
+        f"cannot write the merge target {target} ({exc}): make it and its folder writable, "
+        "or merge into another --db"
+    )
 
 
 @contextmanager
-def open_results(path: str | Path, check: bool = False) -> Iterator[Store]:
-    """A store to read: the file at `path` (`check`: quick_check it first), or the shards of
-    the folder `path` merged (each checked)."""
+def open_results(path: str | Path, check: bool | None = None) -> Iterator[Store]:
+    """A store to read: the file at `path`, or the shards of the folder `path` merged (each
+    checked). `check`: quick_check the file first; None (the default) checks a file of at most
+    AUTO_CHECK_BYTES and leaves a larger one unchecked (`Store.checked` says which)."""
     path = Path(path)
     if not path.is_dir():
+        if check is None:
+            check = path.is_file() and path.stat().st_size <= AUTO_CHECK_BYTES
         with Store(path, create=False, check=check) as store:
             yield store
         return
     with tempfile.TemporaryDirectory(prefix="nnr-results-") as tmp:
         merged = Path(tmp) / "merged.db"
         merge_stores([path], merged)
-        with Store(merged, create=False) as store:
+        with Store(merged, create=False, check=False) as store:
+            store.checked = True
             yield store
 
 

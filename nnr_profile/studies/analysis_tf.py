@@ -65,7 +65,7 @@ class TfAnalysisModel:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
         def gradient(index: tf.Tensor) -> list[tf.Tensor]:
             with tf.GradientTape() as tape:
-                logits = training._logits(model(tf.gather(x_all, index), training=True))
+                logits = training.model_logits(model(tf.gather(x_all, index), training=True))
                 loss = loss_fn(tf.gather(y_all, index), logits)
             grads = tape.gradient(loss, variables)
             pairs = zip(grads, variables, strict=True)

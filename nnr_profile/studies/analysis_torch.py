@@ -72,7 +72,7 @@ class TorchAnalysisModel:
         self.model.train()
         torch.manual_seed(dropout_seed)
         self.model.zero_grad(set_to_none=True)
-        self._loss(training._logits(self.model(x_train[rows])), y_train[rows]).backward()
+        self._loss(training.model_logits(self.model(x_train[rows])), y_train[rows]).backward()
         return [_flat_gradient(p) for _, p in self.params]
 
     def weights(self) -> list[np.ndarray]:

@@ -4,9 +4,9 @@ For each parameter tensor ("layer"), over B minibatches drawn at the same weight
 SNR = |mean gradient| / sqrt(variance / B) per weight (variance with ddof=1), as in the
 well-tempered backprop notebook; the table reports the share of weights with SNR < 1.
 
-Each run (its own process, `python -m nnr_profile.studies.grad_snr SPEC.json RESULT.json`)
-trains `epochs`, then takes the gradients of B fixed minibatches (the same examples and
-dropout draws in every run). Two noises are set against the minibatch sampling noise (the
+Each run (its own process: the child task `measure_task`, through `launch_measure`) trains
+`epochs`, then takes the gradients of B fixed minibatches (the same examples and dropout
+draws in every run). Two noises are set against the minibatch sampling noise (the
 L2 norm of the per-weight standard deviation of single-minibatch gradients):
 
 - implementation noise within a run: the first minibatch's gradient taken twice at the same
@@ -22,12 +22,8 @@ form of this analysis; replica columns are NaN there).
 
 from __future__ import annotations
 
-import json
-import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,9 +32,8 @@ import pandas as pd
 from nnr_profile.core.errors import NnrError, ParameterError, UsageError
 from nnr_profile.core.modes import MODES, Mode
 from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
-from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK
-from nnr_profile.profiler.runner.child import child_environment, launch_child, write_result
-from nnr_profile.profiler.runner.trial import applies_knobs
+from nnr_profile.core.specs import STATUS_OK
+from nnr_profile.profiler.runner.child import child_environment, child_task, spawn_child
 from nnr_profile.studies.analysis import check_framework
 from nnr_profile.studies.variability import NOISE_SETTINGS, NoiseSetting, replica_seeds
 from nnr_profile.workloads.registry import get_workload
@@ -60,7 +55,6 @@ GRAD_SNR_COLUMNS = [
     "replica_to_sampling",
 ]
 DEFAULT_REPLICAS = 3
-GRADIENT_FILE = "gradient.npy"
 
 
 @dataclass(frozen=True)
@@ -258,11 +252,28 @@ def measure(spec: GradSnrSpec, run: GradSnrRun) -> tuple[list[dict[str, Any]], n
 
 @dataclass
 class Measured:
-    """What one run gave: its per-layer rows and (comparing settings) its first gradient."""
+    """What one run gave: its per-layer rows and (comparing settings) its first gradient, or
+    its status and error when it failed, crashed or timed out."""
 
     run: GradSnrRun
     rows: list[dict[str, Any]]
     gradient: np.ndarray | None = None
+    status: str = STATUS_OK
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The run in words: its setting and replica, or its mode."""
+        run = self.run
+        return f"{run.group} replica {run.replica}" if run.setting else f"mode {run.group}"
+
+
+@dataclass
+class GradSnrOutcome:
+    """The table of the runs that succeeded, and the runs that did not (errors as values)."""
+
+    table: pd.DataFrame
+    failed: list[Measured] = field(default_factory=list)
 
 
 def _group_rows(framework: str, measured: list[Measured]) -> list[dict[str, Any]]:
@@ -320,57 +331,52 @@ def grad_snr_table(framework: str, measured: list[Measured]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=GRAD_SNR_COLUMNS)
 
 
-def _read_gradient(folder: Path) -> dict[str, Any]:
-    path = folder / GRADIENT_FILE
-    return {"gradient": np.load(path)} if path.exists() else {}
+@child_task()
+def measure_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """The child task of one run: {rows, gradient} (the gradient only when comparing settings)."""
+    spec = GradSnrSpec.from_dict(payload["spec"])
+    rows, gradient = measure(spec, GradSnrRun.from_dict(payload["run"]))
+    return {"rows": rows, "gradient": gradient if spec.settings else None}
+
+
+def launch_measure(spec: GradSnrSpec, run: GradSnrRun) -> Measured:
+    """One run in its own process; a failure, crash or timeout comes back as a failed value."""
+    env = child_environment(spec.framework, spec.workload, run.mode, spec.gpu_index, run.init_seed)
+    payload = {"spec": spec.to_dict(), "run": run.to_dict()}
+    outcome = spawn_child(measure_task, payload, env, spec.timeout_s)
+    if outcome.status != STATUS_OK or outcome.result is None:
+        return Measured(run, [], status=outcome.status, error=outcome.error)
+    return Measured(run, outcome.result["rows"], outcome.result.get("gradient"))
+
+
+def measure_grad_snr(
+    spec: GradSnrSpec,
+    on_run: Callable[[Measured], None] | None = None,
+    launch: Callable[[GradSnrSpec, GradSnrRun], Measured] = launch_measure,
+) -> GradSnrOutcome:
+    """Measure every planned run in its own process: `grad_snr_table` of the runs that
+    succeeded, and the failed runs. `on_run(measured)` follows each run."""
+    measured, failed = [], []
+    for run in plan_runs(spec):
+        item = launch(spec, run)
+        (measured if item.status == STATUS_OK else failed).append(item)
+        if on_run:
+            on_run(item)
+    return GradSnrOutcome(grad_snr_table(spec.framework, measured), failed)
 
 
 def run_grad_snr(
     spec: GradSnrSpec, on_run: Callable[[GradSnrRun], None] | None = None
 ) -> pd.DataFrame:
-    """Measure every planned run in its own process; returns `grad_snr_table`'s table.
+    """`measure_grad_snr`'s table for a caller that wants every run: an NnrError naming the
+    first failed run otherwise. `on_run(run)` follows each run that succeeded."""
 
-    `on_run(run)` follows each finished run.
-    """
-    knobs = applies_knobs(spec.framework, spec.workload)
-    measured = []
-    for run in plan_runs(spec):
-        env = child_environment(
-            run.mode, spec.framework, spec.gpu_index, run.init_seed, knobs=knobs
-        )
-        payload = {"spec": spec.to_dict(), "run": run.to_dict()}
-        outcome = launch_child(
-            "nnr_profile.studies.grad_snr", payload, env, spec.timeout_s, _read_gradient
-        )
-        if outcome.status != STATUS_OK or outcome.result is None:
-            where = f"{run.group} replica {run.replica}" if run.setting else f"mode {run.group}"
-            raise NnrError(f"grad-snr in {where} {outcome.status}: {outcome.error}")
-        measured.append(Measured(run, outcome.result["rows"], outcome.extras.get("gradient")))
-        if on_run:
-            on_run(run)
-    return grad_snr_table(spec.framework, measured)
+    def measured(item: Measured) -> None:
+        if on_run and item.status == STATUS_OK:
+            on_run(item.run)
 
-
-def main(argv: list[str]) -> int:
-    """Process entry point: read {spec, run}, measure, write {status, rows | error}."""
-    spec_path, result_path = argv
-    with open(spec_path, encoding="utf-8") as handle:
-        payload = json.load(handle)
-    try:
-        spec = GradSnrSpec.from_dict(payload["spec"])
-        rows, gradient = measure(spec, GradSnrRun.from_dict(payload["run"]))
-        if spec.settings:
-            np.save(Path(result_path).parent / GRADIENT_FILE, gradient)
-        result: dict[str, Any] = {"status": STATUS_OK, "rows": rows}
-    except Exception as exc:
-        result = {
-            "status": STATUS_FAILED,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(limit=6),
-        }
-    write_result(result_path, result)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    outcome = measure_grad_snr(spec, measured)
+    if outcome.failed:
+        first = outcome.failed[0]
+        raise NnrError(f"grad-snr in {first.where} {first.status}: {first.error}")
+    return outcome.table

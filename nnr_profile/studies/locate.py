@@ -12,8 +12,6 @@ the recorded runs, computed exactly as plain `verify` does.
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 import tempfile
 import time
 import traceback
@@ -28,7 +26,7 @@ import numpy as np
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
 from nnr_profile.core.text import slug
-from nnr_profile.profiler.runner.child import launch_child, write_result
+from nnr_profile.profiler.runner.child import child_task, spawn_child
 from nnr_profile.profiler.runner.trial import prepare_run
 from nnr_profile.studies.locate_stream import (
     Divergence,
@@ -39,7 +37,6 @@ from nnr_profile.studies.locate_stream import (
     read_stream,
 )
 from nnr_profile.studies.verify import (
-    WEIGHTS_FILE,
     RunRecord,
     VerifyReport,
     VerifySpec,
@@ -51,9 +48,6 @@ from nnr_profile.studies.verify import (
     verify,
     verify_session,
 )
-
-CAPTURE_FILE = "capture.npy"
-MISMATCH_FILE = "mismatch.npy"
 
 
 @dataclass
@@ -76,15 +70,6 @@ class LocateReport(VerifyReport):
         return data
 
 
-def _read_files(folder: Path) -> dict[str, Any]:
-    files = {
-        "weights": folder / WEIGHTS_FILE,
-        "capture": folder / CAPTURE_FILE,
-        "mismatch": folder / MISMATCH_FILE,
-    }
-    return {key: np.load(path) for key, path in files.items() if path.exists()}
-
-
 def launch_recorded(
     spec: TrialSpec,
     timeout_s: float | None,
@@ -104,11 +89,8 @@ def launch_recorded(
         "capture": capture,
         "reference": str(reference) if reference else None,
     }
-    outcome = launch_child(
-        "nnr_profile.studies.locate", payload, run_environment(spec), timeout_s, _read_files
-    )
-    data = {} if outcome.result is None else {**outcome.result, **outcome.extras}
-    return run_record(outcome), data
+    outcome = spawn_child(recorded_run, payload, run_environment(spec), timeout_s)
+    return run_record(outcome), outcome.result or {}
 
 
 def _stream_path(folder: Path, mode: Mode, run: int) -> Path:
@@ -252,24 +234,12 @@ def run_located(
     return result, arrays
 
 
-def main(argv: list[str]) -> int:
-    """Process entry point: read the payload JSON, run once recorded, write result and arrays."""
-    payload_path, result_path = argv
-    began = time.perf_counter()
-    with open(payload_path, encoding="utf-8") as handle:
-        payload = json.load(handle)
+@child_task()
+def recorded_run(payload: dict[str, Any]) -> dict[str, Any]:
+    """The child task of one recorded run: its result dict with the arrays it kept."""
     spec = TrialSpec.from_dict(payload["trial"])
     stream, reference = (
         Path(payload[k]) if payload.get(k) else None for k in ("stream", "reference")
     )
     result, arrays = run_located(spec, stream, payload.get("capture"), reference)
-    folder = Path(result_path).parent
-    files = {"weights": WEIGHTS_FILE, "capture": CAPTURE_FILE, "mismatch": MISMATCH_FILE}
-    for key, array in arrays.items():
-        np.save(folder / files[key], array)
-    write_result(result_path, {**result, "wall_s": time.perf_counter() - began})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return {**result, **arrays}

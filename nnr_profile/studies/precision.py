@@ -25,7 +25,9 @@ from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.params import Range, require
 from nnr_profile.profiler.runner.pool import RunOutcome
 from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
-from nnr_profile.reports.overhead import group_keys, overhead_table
+from nnr_profile.reports.load import TimingReader
+from nnr_profile.reports.overhead import SEQUENTIAL_COLUMNS, group_keys, with_sequential_interval
+from nnr_profile.reports.overhead_report import overhead_rows
 from nnr_profile.workloads.registry import get_workload
 
 DEFAULT_MAX_REPEATS = 20
@@ -124,20 +126,39 @@ class PrecisionOutcome:
 
 
 def needs_more(table: pd.DataFrame, half_width_pp: float) -> pd.Series:
-    """The stopping rule: rows whose interval is missing or wider than the target on a side.
+    """The stopping rule: rows whose sequential interval is missing or wider than the target
+    on a side (`half_widths`).
 
-    `table` has the overhead table's overhead_pct, ci_low_pct, ci_high_pct, n_trials and
-    n_failed; a row with no successful trial on one side is never 'needing more'.
+    `table` has the overhead table's overhead_pct, ci_low_pct, ci_high_pct, n_pairs,
+    baseline_median_ms and median_ms; a row with no successful trial on one side is never
+    'needing more'.
     """
     reach = half_widths(table)
     return ~(reach <= half_width_pp) & ~hopeless(table)
 
 
 def half_widths(table: pd.DataFrame) -> pd.Series:
-    """How far each row's 95 % interval reaches from its estimate (the larger side, in pp)."""
+    """How far each row's sequential 95 % interval (`reports.stats.sequential_interval`, valid
+    at the repeat this rule stops at) reaches from its estimate: the larger side, in pp.
+
+    A t-interval table (no `interval` column saying 'sequential') is converted first with
+    `reports.overhead.with_sequential_interval`, which needs n_pairs.
+    """
+    table = with_sequential_interval(table)
     upper = table["ci_high_pct"].astype(float) - table["overhead_pct"].astype(float)
     lower = table["overhead_pct"].astype(float) - table["ci_low_pct"].astype(float)
     return pd.concat([upper, lower], axis=1).max(axis=1, skipna=False)
+
+
+def precision_rows(table: pd.DataFrame, half_width_pp: float) -> pd.DataFrame:
+    """The final rows of a precision run from its overhead table: PRECISION_COLUMNS then
+    SEQUENTIAL_COLUMNS, with the sequential interval in ci_low_pct / ci_high_pct (percent),
+    interval = 'sequential', the t bounds kept in t_ci_low_pct / t_ci_high_pct, half_width_pp
+    (pp), reached (half_width_pp <= `half_width_pp`) and hopeless."""
+    rows = with_sequential_interval(table)
+    rows = rows.assign(half_width_pp=half_widths(rows), hopeless=hopeless(rows))
+    rows["reached"] = rows["half_width_pp"] <= half_width_pp
+    return rows[[*PRECISION_COLUMNS, *SEQUENTIAL_COLUMNS]].reset_index(drop=True)
 
 
 def hopeless(table: pd.DataFrame) -> pd.Series:
@@ -148,28 +169,35 @@ def hopeless(table: pd.DataFrame) -> pd.Series:
 
 
 def precision_table(
-    spec: SweepSpec, db: str | Path, repeats: int, half_width_pp: float
+    spec: SweepSpec,
+    db: str | Path,
+    repeats: int,
+    half_width_pp: float,
+    reader: TimingReader | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows, devices): the sweep's overhead rows over repeats 0..repeats-1 with half_width_pp,
-    reached and hopeless (PRECISION_COLUMNS), and the device labels behind each row's cell."""
+    reached and hopeless (PRECISION_COLUMNS), and the device labels behind each row's cell.
+
+    The rows are the report's (`reports.overhead_report.overhead_rows` over the sweep's own
+    trials); `reader` keeps the per-trial summaries between rounds, so each round reads only
+    the iterations of its new trials.
+    """
     from nnr_profile.store.database import Store
 
     planned = plan_sweep(replace(spec, repeats=repeats))
     keys = {c.cell_key for cells in planned.values() for c in cells if c.collector == "timing"}
+    reader = reader or TimingReader()
     with Store(db) as store:
+        store.mark_sequential(keys)
         trials = store.trials()
-        iterations = store.iterations()
-    trials = trials[trials["cell_key"].isin(keys)]
-    iterations = iterations[iterations["trial_id"].isin(trials["id"])]
-    table = overhead_table(iterations, trials)
+        trials = trials[trials["cell_key"].isin(keys)]
+        per_trial, _ = reader.read(store, trials)
+    table = overhead_rows(per_trial, trials)
     if table.empty:
-        return pd.DataFrame(columns=PRECISION_COLUMNS), pd.DataFrame()
-    table["half_width_pp"] = half_widths(table)
-    table["hopeless"] = hopeless(table)
-    table["reached"] = table["half_width_pp"] <= half_width_pp
+        return pd.DataFrame(columns=[*PRECISION_COLUMNS, *SEQUENTIAL_COLUMNS]), pd.DataFrame()
     cells = ["framework", "workload", "gpu_arch", "gpu_name"]
     devices = group_keys(trials)[[*cells, "device_label"]].drop_duplicates()
-    return table[PRECISION_COLUMNS].reset_index(drop=True), devices
+    return precision_rows(table, half_width_pp), devices
 
 
 def narrowed(
@@ -211,9 +239,10 @@ def run_to_precision(
     total = RunOutcome()
     repeats = spec.repeats
     current = spec
+    reader = TimingReader()
     while True:
         total.merge(launch(current))
-        rows, devices = precision_table(spec, db, repeats, target.half_width_pp)
+        rows, devices = precision_table(spec, db, repeats, target.half_width_pp, reader)
         more = rows[needs_more(rows, target.half_width_pp)] if not rows.empty else rows
         if more.empty or repeats >= target.max_repeats:
             return PrecisionOutcome(total, repeats, rows)

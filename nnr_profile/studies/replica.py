@@ -4,27 +4,24 @@ A replica applies its determinism mode, seeds initialisation with `init_seed` an
 with `data_seed`, trains for `epochs` (cosine learning-rate schedule), then predicts the
 held-out test set. It returns the test accuracy, every test prediction, the per-epoch training
 loss and the final weights (float32, parameters sorted by name, written to ``weights.npy``
-beside the result). `python -m nnr_profile.studies.replica SPEC.json RESULT.json` is the
-process's entry point; `launch_replica` runs it with a timeout.
+beside the result). `replica_task` is the child task; `launch_replica` runs it in its own
+process with a timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nnr_profile.core.modes import Mode
+from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, require, require_seed
 from nnr_profile.core.specs import STATUS_FAILED, DeviceModeSpec
-from nnr_profile.profiler.runner.child import child_environment, launch_child, write_result
-from nnr_profile.profiler.runner.trial import applies_knobs, prepare_run, run_capturing
-
-WEIGHTS_FILE = "weights.npy"
+from nnr_profile.profiler.runner.child import child_environment, child_task, spawn_child
+from nnr_profile.profiler.runner.trial import prepare_run, run_capturing
 
 
 @dataclass(frozen=True)
@@ -52,12 +49,12 @@ class ReplicaSpec(DeviceModeSpec):
     host: str = ""
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, not {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, not {self.batch_size}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning rate must be positive, not {self.learning_rate}")
+        require("epochs", self.epochs, COUNT)
+        require("batch_size", self.batch_size, COUNT)
+        require("learning_rate", self.learning_rate, POSITIVE)
+        require("replica", self.replica, NON_NEGATIVE)
+        require_seed("init_seed", self.init_seed)
+        require("data_seed", self.data_seed, NON_NEGATIVE)
 
     @property
     def replica_key(self) -> str:
@@ -165,35 +162,20 @@ def _train_tf(
     return training.predict(model, dataset.x_test, spec.device)
 
 
-def _read_weights(folder: Path) -> dict[str, Any]:
-    path = folder / WEIGHTS_FILE
-    return {"weights": np.load(path)} if path.exists() else {}
+@child_task(decode=ReplicaSpec.from_dict)
+def replica_task(spec: ReplicaSpec) -> dict[str, Any]:
+    """The child task of one replica: its result's fields, `weights` as an array."""
+    result = run_replica(spec)
+    return {**result.to_dict(), "weights": result.weights}
 
 
 def launch_replica(spec: ReplicaSpec, timeout_s: float | None = None) -> ReplicaResult:
     """Run `spec` in its own process; a crash or timeout comes back as a result, not an error."""
-    knobs = applies_knobs(spec.framework, spec.workload)
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.init_seed, knobs=knobs)
-    outcome = launch_child(
-        "nnr_profile.studies.replica", spec.to_dict(), env, timeout_s, _read_weights
+    env = child_environment(
+        spec.framework, spec.workload, spec.mode, spec.gpu_index, spec.init_seed
     )
+    outcome = spawn_child(replica_task, spec, env, timeout_s)
     if outcome.result is None:
         return ReplicaResult(spec, outcome.status, error=outcome.error, wall_s=outcome.wall_s)
     data = {k: v for k, v in outcome.result.items() if k != "spec"}
-    return ReplicaResult(spec=spec, weights=outcome.extras.get("weights"), **data)
-
-
-def main(argv: list[str]) -> int:
-    """Process entry point: read a spec JSON, train, write result JSON and weights.npy."""
-    spec_path, result_path = argv
-    with open(spec_path, encoding="utf-8") as handle:
-        spec = ReplicaSpec.from_dict(json.load(handle))
-    result = run_replica(spec)
-    if result.weights is not None:
-        np.save(Path(result_path).parent / WEIGHTS_FILE, result.weights)
-    write_result(result_path, result.to_dict())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return ReplicaResult(spec=spec, **data)

@@ -16,12 +16,8 @@ resuming is not to blame (plain `verify` shows where).
 from __future__ import annotations
 
 import hashlib
-import json
 import random
-import sys
 import tempfile
-import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from nnr_profile.core.errors import ParameterError
-from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
-from nnr_profile.profiler.runner.child import launch_child, write_result
+from nnr_profile.core.specs import STATUS_OK, TrialSpec
+from nnr_profile.profiler.runner.child import child_task, spawn_child
 from nnr_profile.studies.locate import prepare_session
 from nnr_profile.studies.verify import VerifySpec, run_environment
 
@@ -201,6 +197,7 @@ def _feed(digest: Any, value: Any) -> None:
         digest.update(repr(value).encode())
 
 
+@child_task()
 def run_role(payload: dict[str, Any]) -> dict[str, Any]:
     """One process of the check: straight, first (writes the checkpoint) or resume."""
     import torch
@@ -208,49 +205,33 @@ def run_role(payload: dict[str, Any]) -> dict[str, Any]:
     spec = TrialSpec.from_dict(payload["trial"])
     role, at = payload["role"], int(payload["resume_at"])
     checkpoint = Path(payload["checkpoint"])
-    result: dict[str, Any] = {"status": STATUS_FAILED, "role": role, "losses": []}
-    try:
-        session, _ = prepare_session(spec)
-        data = DataStream(session, spec)
-        start, stop = 0, spec.iterations
-        if role == "resume":
-            state = torch.load(checkpoint, weights_only=False)
-            restore_state(session, data, state, payload["restore"])
-            live = capture_state(session, data)
-            result["equal_after_restore"] = {
-                p: fingerprint(live[p]) == fingerprint(state[p]) for p in PIECES
-            }
-            start = at
-        elif role == "first":
-            stop = at
-        losses = []
-        for index in range(start, stop):
-            data.next_batch()
-            losses.append(session.loss_value(session.step()))
-            if index + 1 == at and role in ("straight", "first"):
-                state = capture_state(session, data)
-                result["fingerprints_at"] = {p: fingerprint(state[p]) for p in PIECES}
-                if role == "first":
-                    torch.save(state, checkpoint)
-        session.sync()
-        result["losses"] = losses
-        result["weights_hash"] = session.weights_hash()
-        result["status"] = STATUS_OK
-    except Exception as exc:
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        result["traceback"] = traceback.format_exc(limit=6)
+    result: dict[str, Any] = {"status": STATUS_OK, "role": role}
+    session, _ = prepare_session(spec)
+    data = DataStream(session, spec)
+    start, stop = 0, spec.iterations
+    if role == "resume":
+        state = torch.load(checkpoint, weights_only=False)
+        restore_state(session, data, state, payload["restore"])
+        live = capture_state(session, data)
+        result["equal_after_restore"] = {
+            p: fingerprint(live[p]) == fingerprint(state[p]) for p in PIECES
+        }
+        start = at
+    elif role == "first":
+        stop = at
+    losses = []
+    for index in range(start, stop):
+        data.next_batch()
+        losses.append(session.loss_value(session.step()))
+        if index + 1 == at and role in ("straight", "first"):
+            state = capture_state(session, data)
+            result["fingerprints_at"] = {p: fingerprint(state[p]) for p in PIECES}
+            if role == "first":
+                torch.save(state, checkpoint)
+    session.sync()
+    result["losses"] = losses
+    result["weights_hash"] = session.weights_hash()
     return result
-
-
-def main(argv: list[str]) -> int:
-    """Process entry point: read the payload JSON, play the role, write the result JSON."""
-    payload_path, result_path = argv
-    began = time.perf_counter()
-    with open(payload_path, encoding="utf-8") as handle:
-        payload = json.load(handle)
-    result = run_role(payload)
-    write_result(result_path, {**result, "wall_s": time.perf_counter() - began})
-    return 0
 
 
 def launch_role(
@@ -269,7 +250,7 @@ def launch_role(
         "checkpoint": str(checkpoint),
         "restore": list(restore),
     }
-    outcome = launch_child("nnr_profile.studies.resume", payload, run_environment(trial), timeout_s)
+    outcome = spawn_child(run_role, payload, run_environment(trial), timeout_s)
     if outcome.result is None:
         return {"status": outcome.status, "error": outcome.error, "losses": []}
     return outcome.result
@@ -391,7 +372,3 @@ def check_resume(
             on_note(f"  {mode.name}: straight, first {spec.resume_at}, resumed runs")
         verdicts[mode.name] = check_mode(spec, trial, on_note)
     return verdicts
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -160,11 +160,16 @@ def run_variability(
 ) -> RunOutcome:
     """Run every planned replica not yet stored; `jobs` worker threads per device.
 
-    `on_progress(cell, result)` follows each replica; `result` is None for a skipped one.
+    `on_progress(cell, result)` follows each replica; `result` is None for a skipped one. A
+    missing dataset or an unusable store path is one clear error before any process starts.
     """
+    from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.store.database import Store
+    from nnr_profile.workloads.datasets import load_dataset
 
     cells = plan_variability(spec)
+    load_dataset(spec.dataset, spec.data_dir)
+    prepare_output_file(db_path, "db")
     with Store(db_path) as store:
         done = set() if force else store.done_replicas()
         dataset = dataset_info(spec.dataset).name

@@ -1,8 +1,8 @@
 """`verify`: is training bitwise reproducible here? Run K times per mode and compare bitwise.
 
-Each run is a fresh process (`python -m nnr_profile.studies.verify SPEC.json RESULT.json`)
-that trains the workload like a trial does (same seeds every run, synthetic batch), records
-every iteration's loss and writes the final weights. Runs of one mode are then compared
+Each run is a fresh process (the child task `verify_run`, through `launch_run`) that trains
+the workload like a trial does (same seeds every run, synthetic batch), records every
+iteration's loss and keeps the final weights. Runs of one mode are then compared
 bitwise: losses iteration by iteration, weights value by value.
 
 PyTorch runs with ``torch.use_deterministic_algorithms(True, warn_only=True)`` when the mode
@@ -17,15 +17,11 @@ which `nnr_profile.studies.ops` stores; `nnr-profile ops` runs the same child on
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,12 +33,11 @@ from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, OpProbe, TrialSpec
 from nnr_profile.profiler.runner.child import (
     ChildOutcome,
     child_environment,
-    launch_child,
-    write_result,
+    child_task,
+    spawn_child,
 )
-from nnr_profile.profiler.runner.trial import PreparedRun, applies_knobs, prepare_run
+from nnr_profile.profiler.runner.trial import PreparedRun, prepare_run
 
-WEIGHTS_FILE = "weights.npy"
 RUN_INDEX_ENV = "NNR_RUN_INDEX"
 """Set to the run's 0-based index in every verify run (test plugins use it to misbehave)."""
 TORCH_ALERT = re.compile(r"^(.*?) does not have a deterministic implementation", re.S)
@@ -296,29 +291,31 @@ def run_once(spec: TrialSpec) -> tuple[RunRecord, list[str]]:
     return record, messages
 
 
-def _read_weights(folder: Path) -> dict[str, Any]:
-    path = folder / WEIGHTS_FILE
-    return {"weights": np.load(path)} if path.exists() else {}
+@child_task(decode=TrialSpec.from_dict)
+def verify_run(spec: TrialSpec) -> dict[str, Any]:
+    """The child task of one verify run: the record's fields, `weights` as an array."""
+    record, _ = run_once(spec)
+    return {
+        "status": record.status,
+        "losses": record.losses,
+        "weights": record.weights,
+        "weights_hash": record.weights_hash,
+        "nondeterministic_ops": record.nondeterministic_ops,
+        "error": record.error,
+        "environment": record.environment,
+    }
 
 
 def run_environment(spec: TrialSpec) -> dict[str, str]:
     """The environment of one verify run: as `child_environment`, plus its run index."""
-    knobs = applies_knobs(spec.framework, spec.workload)
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
+    env = child_environment(spec.framework, spec.workload, spec.mode, spec.gpu_index, spec.seed)
     env[RUN_INDEX_ENV] = str(spec.repeat)
     return env
 
 
 def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
     """One verify run in its own process; crashes and timeouts come back as failed records."""
-    outcome = launch_child(
-        "nnr_profile.studies.verify",
-        spec.to_dict(),
-        run_environment(spec),
-        timeout_s,
-        _read_weights,
-    )
-    return run_record(outcome)
+    return run_record(spawn_child(verify_run, spec, run_environment(spec), timeout_s))
 
 
 def run_record(outcome: ChildOutcome) -> RunRecord:
@@ -329,7 +326,7 @@ def run_record(outcome: ChildOutcome) -> RunRecord:
     return RunRecord(
         status=data["status"],
         losses=data.get("losses", []),
-        weights=outcome.extras.get("weights"),
+        weights=data.get("weights"),
         weights_hash=data.get("weights_hash"),
         nondeterministic_ops=data.get("nondeterministic_ops", []),
         error=data.get("error"),
@@ -357,31 +354,3 @@ def verify(
     return VerifyReport(
         verdicts, spec.trial.device_label, spec.trial.workload, spec.trial.framework
     )
-
-
-def main(argv: list[str]) -> int:
-    """Process entry point: read a trial spec JSON, run once, write result JSON and weights."""
-    spec_path, result_path = argv
-    began = time.perf_counter()
-    with open(spec_path, encoding="utf-8") as handle:
-        spec = TrialSpec.from_dict(json.load(handle))
-    record, _ = run_once(spec)
-    if record.weights is not None:
-        np.save(Path(result_path).parent / WEIGHTS_FILE, record.weights)
-    write_result(
-        result_path,
-        {
-            "status": record.status,
-            "losses": record.losses,
-            "weights_hash": record.weights_hash,
-            "nondeterministic_ops": record.nondeterministic_ops,
-            "error": record.error,
-            "environment": record.environment,
-            "wall_s": time.perf_counter() - began,
-        },
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

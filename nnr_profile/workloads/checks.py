@@ -14,7 +14,12 @@ def _dropout(name: str) -> Arg:
 
 
 SMALLCNN_ARGS = (Arg("bn", bool, False),)
-MEDIUMCNN_ARGS = (Arg("kernel", int, 3, choices=(1, 3, 5, 7)),)
+MEDIUMCNN_KERNELS = (1, 3, 5, 7)
+MEDIUMCNN_ARGS = (Arg("kernel", int, 3, choices=MEDIUMCNN_KERNELS),)
+RESNET18_CIFAR_ARGS = (Arg("classes", int, 10, choices=(10, 100)),)
+CELEBA_SIDE = 128
+"""The study's CelebA image side (resnet_celeba.py resizes to 128x128)."""
+
 LENET_ARGS = (_dropout("dropout"), _dropout("conv_dropout"))
 MLP_ARGS = (Arg("norm", str, "none", choices=("none", "batch", "layer")), _dropout("dropout"))
 EMBEDDING_LM_ARGS = (
@@ -23,6 +28,18 @@ EMBEDDING_LM_ARGS = (
     Arg("layers", int, 2, min=1),
 )
 CALIBRATE_ARGS = (Arg("overhead", float, 0.2, min=0), Arg("layers", int, 20, min=1))
+
+
+def mediumcnn_name(kernel: int) -> str:
+    """The workload name of the study's 'MediumCNN k*k' (e.g. mediumcnn_3x3)."""
+    return f"mediumcnn_{kernel}x{kernel}"
+
+
+def flattened_side(side: int) -> int:
+    """The study ResNet-18's side after its three stride-2 stages and AvgPool(4)."""
+    for _ in range(3):
+        side = -(-side // 2)
+    return side // 4
 
 
 def check_embedding_lm(args: dict[str, Any], image_size: int | None) -> None:
@@ -58,3 +75,13 @@ def training_input_shape(
             "model (mlp or smallcnn work on digits)"
         )
     return shape
+
+
+def check_labels(workload: Any, dataset: Any) -> None:
+    """A UsageError when a multi-label recipe meets a dataset of one class per example."""
+    if workload.recipe.multi_label and dataset.y_train.ndim == 1:
+        raise UsageError(
+            f"{workload.name} trains {workload.num_classes} attributes at once (sigmoid outputs, "
+            f"binary cross-entropy); {dataset.name} has one class per example: use resnet18 "
+            "(the same network with a softmax over the classes)"
+        )

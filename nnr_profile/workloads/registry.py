@@ -21,15 +21,15 @@ and exposed to the CLI with an entry point in the user's package::
 from __future__ import annotations
 
 import difflib
-import importlib
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 from nnr_profile.core.errors import MissingDependencyError, ParameterError, UsageError
 from nnr_profile.core.params import Range
+from nnr_profile.core.registry import Registry
+from nnr_profile.workloads.recipes import Recipe, legacy_recipe
 
 FRAMEWORKS = ("torch", "tf")
 INPUT_KINDS = ("image", "tokens", "features")
@@ -137,12 +137,14 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a builder gets: resolved workload arguments, the trial's mode name and input shape."""
+    """What a builder gets: resolved workload arguments, the trial's mode name, input shape,
+    classes and the mode's knobs (knob -> on), for a builder that depends on one."""
 
     args: Mapping[str, Any]
     mode: str
     input_shape: tuple[int, ...]
     num_classes: int
+    knobs: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,11 @@ class Workload:
     (typed, with ranges) or as plain `params` defaults (typed by the default); `check_args`
     adds checks across arguments (e.g. heads dividing d_model). `requires` names modules the
     builder needs beyond the framework (e.g. timm), `install_hint` the line that installs them.
+    `recipe` is how it trains (`nnr_profile.workloads.recipes`; default: `optimizer` and
+    `learning_rate` with SGD momentum 0.9 and a cosine schedule), and then sets `optimizer` and
+    `learning_rate`; `layout` names whose layer structure the model follows: `study` (the
+    study's Keras layers, twin for twin), `twin` (one structure in both frameworks),
+    `torchvision`, `keras.applications` or `timm` (each framework's library model).
     """
 
     framework: str
@@ -176,16 +183,24 @@ class Workload:
     description: str = ""
     requires: tuple[str, ...] = ()
     install_hint: str = ""
+    recipe: Recipe | None = None
+    layout: str = "twin"
 
     def __post_init__(self) -> None:
+        if self.recipe is None:
+            object.__setattr__(self, "recipe", legacy_recipe(self.optimizer, self.learning_rate))
+        else:
+            object.__setattr__(self, "optimizer", self.recipe.optimizer)
+            object.__setattr__(self, "learning_rate", self.recipe.learning_rate)
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, not {self.framework!r}")
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, not {self.input_kind!r}")
-        if self.arguments and self.params:
+        defaults = {a.name: a.default for a in self.arguments}
+        if self.arguments and self.params and dict(self.params) != defaults:
             raise ValueError(f"{self.name}: declare arguments or params, not both")
         if self.arguments:
-            object.__setattr__(self, "params", {a.name: a.default for a in self.arguments})
+            object.__setattr__(self, "params", defaults)
         else:
             arguments = tuple(Arg.inferred(k, v) for k, v in self.params.items())
             object.__setattr__(self, "arguments", arguments)
@@ -194,6 +209,17 @@ class Workload:
     def key(self) -> tuple[str, str]:
         """The registry key (framework, name)."""
         return (self.framework, self.name)
+
+    def recipe_record(self, learning_rate: float | None = None) -> dict[str, Any]:
+        """The recipe as a trial or replica records it (`learning_rate`: the base rate it ran)."""
+        record = self.recipe.to_dict()
+        if learning_rate is not None:
+            record["learning_rate"] = learning_rate
+        return record
+
+    def classes_for(self, args: Mapping[str, Any]) -> int:
+        """The number of outputs with resolved `args` (a `classes` argument overrides)."""
+        return int(args.get("classes", self.num_classes))
 
     def resolve_args(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults updated by `overrides`; an unknown key is a UsageError naming the valid ones."""
@@ -256,9 +282,17 @@ class Workload:
         return (self.input_shape[0], image_size, image_size)
 
 
-_REGISTRY: dict[tuple[str, str], Workload] = {}
-_BROKEN: dict[str, str] = {}
-_loaded = False
+def _workload_problem(name: str, entry: Any) -> str | None:
+    """Why an entry point's object is not a workload (None: it is one)."""
+    if isinstance(entry, Workload):
+        return None
+    return "is not a Workload: name the module that registers the workloads"
+
+
+WORKLOADS: Registry[Workload] = Registry(
+    "workload", modules=BUILTIN_MODULES, group=ENTRY_POINT_GROUP, check=_workload_problem
+)
+"""Workloads by 'framework/name': the built-in modules and the entry points register them."""
 
 
 def register_workload(
@@ -269,7 +303,7 @@ def register_workload(
     def decorate(builder: Callable[[BuildContext], Any]) -> Callable[[BuildContext], Any]:
         description = fields.pop("description", None) or (builder.__doc__ or "").strip()
         workload = Workload(framework, name, builder, description=description, **fields)
-        _REGISTRY[workload.key] = workload
+        WORKLOADS.register("/".join(workload.key), workload)
         return builder
 
     return decorate
@@ -281,26 +315,12 @@ def load_workloads() -> dict[tuple[str, str], Workload]:
     A plugin that fails to import is skipped and named by `broken_plugins`: one broken plugin
     must not take the other workloads down with it.
     """
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                ep.load()
-            except Exception as exc:  # any error of a third party's import
-                reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-                _BROKEN[ep.name] = (
-                    f"workload plugin {ep.name!r} ({ep.value}) failed to import: {reason}"
-                )
-    return dict(_REGISTRY)
+    return {workload.key: workload for workload in WORKLOADS.values()}
 
 
 def broken_plugins() -> list[str]:
     """One line per workload plugin that failed to import (what it is and the error)."""
-    load_workloads()
-    return list(_BROKEN.values())
+    return WORKLOADS.problems()
 
 
 ALIASES: dict[str, str] = {
@@ -308,9 +328,12 @@ ALIASES: dict[str, str] = {
     "mobilenetv2": "mobilenet_v2",
     "mobilenetv3large": "mobilenet_v3_large",
     **{f"efficientnetb{i}": f"efficientnet_b{i}" for i in range(8)},
+    **{f"MediumCNN {k}*{k}": f"mediumcnn_{k}x{k}" for k in (1, 3, 5, 7)},
+    "resnet18": "resnet18_cifar",
 }
 """The study's Keras spellings -> the shared workload names (one name per architecture, so
-PyTorch and TensorFlow rows of the same model line up in the report)."""
+PyTorch and TensorFlow rows of the same model line up in the report). `resnet18` is the study's
+CIFAR ResNet-18 (torchvision's ImageNet one is `resnet18_imagenet`)."""
 
 
 def canonical_name(name: str) -> str:

@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "profiler.collectors": {"profiler.traces", "core"},
     "store": {"core"},
     "profiler.runner": {"profiler.collectors", "workloads", "store", "core"},
-    "studies": {"profiler.runner", "workloads", "store", "reports", "core"},
+    "studies": {"profiler.runner", "profiler.collectors", "workloads", "store", "reports", "core"},
     "reports": {"store", "core"},
     "api": {"reports", "store", "core"},
     "cli": {

@@ -1,12 +1,9 @@
 import itertools
 
 import pytest
-import torch
 
-from nnr_profile.core import modes as determinism
 from nnr_profile.core.errors import UsageError
-from nnr_profile.core.modes import KNOBS, MODES, mode_env, parse_mode, parse_modes
-from nnr_profile.workloads.torch.knobs import apply_torch_mode
+from nnr_profile.core.modes import KNOBS, MODES, parse_mode, parse_modes
 
 
 def test_named_modes_are_knob_sets():
@@ -38,31 +35,6 @@ def test_unknown_mode_is_a_usage_error(text):
         parse_modes(text)
 
 
-def test_mode_env_sets_cublas_and_tf_variables(monkeypatch):
-    assert mode_env(MODES["default"], "torch") == {}
-    assert mode_env(MODES["deterministic"], "torch") == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
-    monkeypatch.setattr(determinism, "tf_has_op_determinism", lambda: False)  # TF < 2.8
-    tf_env = mode_env(MODES["deterministic"], "tf")
-    assert tf_env["TF_DETERMINISTIC_OPS"] == "1"
-    assert tf_env["TF_CUDNN_DETERMINISTIC"] == "1"
-
-
-def test_apply_torch_mode_sets_the_real_flags():
-    try:
-        applied = apply_torch_mode(MODES["deterministic"])
-        assert torch.are_deterministic_algorithms_enabled()
-        assert torch.backends.cudnn.deterministic is True
-        assert torch.backends.cudnn.benchmark is False
-        assert torch.utils.deterministic.fill_uninitialized_memory is True
-        assert applied["deterministic_algorithms"] is True
-        apply_torch_mode(parse_mode("deterministic_algorithms"))
-        assert torch.utils.deterministic.fill_uninitialized_memory is False
-    finally:
-        torch.use_deterministic_algorithms(False)
-        torch.backends.cudnn.deterministic = False
-        torch.utils.deterministic.fill_uninitialized_memory = True
-
-
 def test_ladder_is_cumulative_and_ends_at_deterministic():
     from nnr_profile.core.modes import MODES, ladder, parse_modes, same_as_default
 
@@ -78,7 +50,9 @@ def test_ladder_is_cumulative_and_ends_at_deterministic():
     assert all(a <= b for a, b in itertools.pairwise(on))
     assert steps[2].knobs["cudnn_benchmark"] is False
     assert steps[-1] == MODES["deterministic"] and ladder()[-1] is MODES["deterministic"]
-    assert [m.name for m in steps if not same_as_default(m, "tf")] == ["default", "deterministic"]
+    tf_steps = [m.name for m in steps if not same_as_default(m, "tf")]
+    assert tf_steps == ["default", "step1_cublas_workspace", "deterministic"]
+    assert steps[1].frameworks is None and steps[2].frameworks == steps[3].frameworks == ("torch",)
     assert parse_modes("ladder,default,fast")[-1].name == "fast"
 
 

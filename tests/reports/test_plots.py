@@ -5,7 +5,13 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 
 from nnr_profile.reports.overhead import OVERHEAD_COLUMNS
-from nnr_profile.reports.plots import MAX_BARS, PANELS_PER_PAGE, overhead_figures, save_figures
+from nnr_profile.reports.plots import (
+    GPUS_PER_PANEL,
+    MAX_BARS,
+    PANELS_PER_PAGE,
+    overhead_figures,
+    save_figures,
+)
 
 
 def _table(models, gpus):
@@ -49,3 +55,30 @@ def test_a_large_table_is_split_into_panels_and_pages(tmp_path):
     paths = save_figures(figures, tmp_path / "overhead")
     assert paths[0].name == "overhead.pdf" and len(paths) == len(figures) + 1
     assert paths[1].name == "overhead-p01.png"
+
+
+def test_one_workload_on_more_gpus_than_a_panel_holds_is_split_by_gpu(tmp_path):
+    """The issue's store: one workload measured on many GPU names (2,000 there; MAX_BARS + 1
+    here) crashed the figure; now each panel shows at most GPUS_PER_PANEL GPUs, one colour each,
+    every GPU once, with the legend beside its panel."""
+    gpus = MAX_BARS + 1
+    figures = list(overhead_figures(_table(1, gpus)))
+    panels = [ax for fig in figures for ax in fig.axes]
+    assert len(panels) == -(-gpus // GPUS_PER_PANEL)
+    assert all(len(fig.axes) <= PANELS_PER_PAGE for fig in figures)
+    colours = [
+        [
+            tuple(face)
+            for c in ax.collections
+            if isinstance(c, PolyCollection)
+            for face in c.get_facecolors()
+        ]
+        for ax in panels
+    ]
+    assert sum(map(len, colours)) == gpus
+    assert all(len(set(faces)) == len(faces) <= GPUS_PER_PANEL for faces in colours)
+    legends = [ax.get_legend() for ax in panels]
+    assert sum(len(legend.get_texts()) for legend in legends) == gpus
+    assert "GPUs 91-97 of 97" in panels[-1].get_title()
+    paths = save_figures(figures, tmp_path / "overhead")
+    assert len(paths) == len(figures) + 1

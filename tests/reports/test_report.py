@@ -160,7 +160,7 @@ def test_a_registered_table_is_built_and_written_by_the_loop(tmp_path):
     try:
         report = write_report(db, tmp_path / "out")
     finally:
-        del REPORT_TABLES["trial_counts"]
+        REPORT_TABLES.unregister("trial_counts")
     assert list(report.tables["trial_counts"]["trials"]) == [3, 3]
     assert (tmp_path / "out" / "trial_counts.csv").exists()
 

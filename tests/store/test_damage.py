@@ -90,3 +90,27 @@ def test_report_and_run_on_a_damaged_store_say_so_in_one_line(clean, tmp_path):
     index = _damaged(clean, tmp_path, lambda p: root_page(p, "sqlite_autoindex_trials_1"))
     proc = run_cli("report", "--check", "--db", str(index), "--out", str(out))
     assert proc.returncode == 2 and "is damaged" in proc.stderr, proc.stderr
+
+
+def test_plain_report_and_compare_check_a_store_that_is_not_large(clean, tmp_path):
+    index = _damaged(clean, tmp_path, lambda p: root_page(p, "sqlite_autoindex_trials_1"))
+    out = tmp_path / "out"
+    for args in (
+        ("report", "--db", str(index), "--out", str(out)),
+        ("compare", str(clean), str(index), "--out", str(out)),
+    ):
+        proc = run_cli(*args)
+        assert proc.returncode == 2 and "is damaged" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_large_store_read_unchecked_says_so(clean, monkeypatch):
+    from nnr_profile.reports.load import load_inputs, unchecked_note
+    from nnr_profile.store import merge
+
+    monkeypatch.setattr(merge, "AUTO_CHECK_BYTES", 1)
+    with open_results(clean) as store:
+        assert store.checked is False and load_inputs(store).checked is False
+    assert "without a damage check" in unchecked_note(clean)
+    with open_results(clean, check=True) as store:
+        assert store.checked is True

@@ -12,11 +12,13 @@ from conftest import assert_one_line_usage_error, run_cli, run_probe
 
 from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import MODES
+from nnr_profile.core.specs import STATUS_FAILED
 from nnr_profile.studies.grad_snr import (
     GradSnrRun,
     GradSnrSpec,
     Measured,
     grad_snr_table,
+    measure_grad_snr,
     plan_runs,
     snr_summary,
 )
@@ -120,6 +122,16 @@ def test_grad_snr_refuses_modes_and_settings_together_in_one_line():
         "analyze", "grad-snr", "--gpu", "cpu", "--modes", "default", "--settings", "algo"
     )
     assert_one_line_usage_error(proc, "--modes", "--settings", "not both")
+
+
+def test_a_failed_grad_snr_run_comes_back_as_a_value_not_an_exception():
+    spec = GradSnrSpec("mlp", modes=(MODES["default"],), batches=2, batch_size=4000, epochs=0)
+    seen = []
+    outcome = measure_grad_snr(spec, on_run=seen.append)
+    assert outcome.table.empty and list(outcome.table.columns) == list(grad_snr_table("torch", []))
+    [failed] = outcome.failed
+    assert seen == [failed] and failed.status == STATUS_FAILED and failed.where == "mode default"
+    assert failed.error.startswith("UsageError: ") and "lower --batches" in failed.error
 
 
 @pytest.mark.slow

@@ -128,7 +128,7 @@ def _stream(tmp_path: Path, name: str, spec: TrialSpec, steps: int) -> tuple[Pat
 
 
 def test_torch_recorder_handles_in_place_code_and_two_runs_agree(tmp_path):
-    spec = TrialSpec("torch", "resnet18", MODES["default"], batch_size=2, image_size=32)
+    spec = TrialSpec("torch", "resnet18_imagenet", MODES["default"], batch_size=2, image_size=32)
     first, losses = _stream(tmp_path, "a", spec, 2)
     other, _ = _stream(tmp_path, "b", spec, 2)
     assert first_difference(first, other) is None

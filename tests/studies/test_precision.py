@@ -3,19 +3,28 @@
 import math
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import TINY, run_cli
 
 from nnr_profile.core.errors import UsageError
-from nnr_profile.studies.precision import PrecisionTarget, half_widths, needs_more
+from nnr_profile.reports.overhead import SEQUENTIAL_COLUMNS
+from nnr_profile.reports.stats import paired_estimate, sequential_interval
+from nnr_profile.studies.precision import (
+    PRECISION_COLUMNS,
+    PrecisionTarget,
+    half_widths,
+    needs_more,
+    precision_rows,
+)
 
 NAN = math.nan
 
 
-def _table(rows):
+def _table(rows, interval="sequential"):
     columns = ["overhead_pct", "ci_low_pct", "ci_high_pct", "baseline_median_ms", "median_ms"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns).assign(n_pairs=5, interval=interval)
 
 
 def test_the_wider_side_of_the_interval_decides():
@@ -25,9 +34,55 @@ def test_the_wider_side_of_the_interval_decides():
     assert needs_more(table, 3.0).tolist() == [False, False]
 
 
+def test_a_t_interval_is_judged_by_the_sequential_interval_it_implies():
+    """The t interval of 10 pairs reaches 2 pp; the sequential interval of the same pairs
+    (t with 9 / k degrees of freedom instead of 9) reaches further, so 2 pp is not enough."""
+    d = np.log(1.1) + np.random.default_rng(1).normal(0, 0.03, 10)
+    t = paired_estimate(np.array([10]), np.array([d.mean()]), np.array([d.std(ddof=1)]))
+    row = (100 * (np.exp(d.mean()) - 1), 100 * (t.low[0] - 1), 100 * (t.high[0] - 1), 1.0, 1.1)
+    table = _table([row], interval="t").assign(n_pairs=10)
+    low, high = sequential_interval(d)
+    ratio = np.exp(d.mean())
+    assert half_widths(table).iloc[0] == pytest.approx(100 * max(high - ratio, ratio - low))
+    assert half_widths(table).iloc[0] > row[2] - row[0]
+    assert needs_more(table, row[2] - row[0] + 1e-9).tolist() == [True]
+    assert needs_more(table.drop(columns="interval"), 100.0).tolist() == [False]
+
+
 def test_a_missing_interval_needs_more_unless_a_mode_has_no_successful_trial():
     table = _table([(10.0, NAN, NAN, 1.0, 1.1), (NAN, NAN, NAN, NAN, 1.1)])
     assert needs_more(table, 5.0).tolist() == [True, False]
+    assert needs_more(table.assign(interval="t"), 5.0).tolist() == [True, False]
+
+
+def test_the_final_rows_carry_the_sequential_interval_and_say_so():
+    d = np.log(1.1) + np.random.default_rng(2).normal(0, 0.03, 8)
+    t = paired_estimate(np.array([8]), np.array([d.mean()]), np.array([d.std(ddof=1)]))
+    cell = {c: "x" for c in ["framework", "workload", "gpu_arch", "gpu_name", "mode"]}
+    table = pd.DataFrame(
+        [
+            {
+                **cell,
+                "baseline_mode": "default",
+                "baseline_median_ms": 1.0,
+                "median_ms": 1.1,
+                "overhead_pct": 100 * (np.exp(d.mean()) - 1),
+                "ci_low_pct": 100 * (t.low[0] - 1),
+                "ci_high_pct": 100 * (t.high[0] - 1),
+                "n_pairs": 8,
+                "n_trials": 8,
+            }
+        ]
+    )
+    rows = precision_rows(table, 50.0)
+    assert list(rows.columns) == [*PRECISION_COLUMNS, *SEQUENTIAL_COLUMNS]
+    row = rows.iloc[0]
+    low, high = sequential_interval(d)
+    assert row["interval"] == "sequential" and bool(row["reached"]) and not row["hopeless"]
+    assert row["ci_low_pct"] == pytest.approx(100 * (low - 1))
+    assert row["ci_high_pct"] == pytest.approx(100 * (high - 1))
+    assert row["t_ci_high_pct"] == pytest.approx(100 * (t.high[0] - 1))
+    assert row["half_width_pp"] == pytest.approx(half_widths(table).iloc[0])
 
 
 @pytest.mark.parametrize(
@@ -46,9 +101,9 @@ def _trials(db):
 @pytest.mark.slow
 def test_repeats_are_added_until_the_target_or_the_limit_and_a_rerun_adds_none(db):
     tiny = [*TINY[: TINY.index("--repeats")], "--repeats", "2"]
-    proc = run_cli("run", "--model", "mlp", *tiny, "--target-ci", "1e9", "--db", str(db))
+    proc = run_cli("run", "--model", "mlp", *tiny, "--target-ci", "1e300", "--db", str(db))
     assert proc.returncode == 0, proc.stderr
-    assert "every cell's 95 % CI is within +-1e+09 pp after at most 2 repeat(s)" in proc.stdout
+    assert "every cell's 95 % CI is within +-1e+300 pp after at most 2 repeat(s)" in proc.stdout
     assert sorted(_trials(db)["repeat"]) == [0, 0, 1, 1]
 
     precise = [*tiny, "--target-ci", "1e-9", "--max-repeats", "3", "--db", str(db)]

@@ -120,7 +120,9 @@ def test_a_gpu_model_where_tf_sees_no_gpu_is_refused(probe):
 
 
 def test_training_runs_under_op_determinism(probe):
-    assert probe["knobs"] == {"op_determinism": "tf.config.experimental.enable_op_determinism"}
+    knobs = probe["knobs"]
+    assert knobs["op_determinism"] == "tf.config.experimental.enable_op_determinism"
+    assert set(knobs) == {"op_determinism", "CUBLAS_WORKSPACE_CONFIG"}  # recorded, as in torch
     assert probe["deterministic"][0]["accuracy"] > 0.5
     assert all(math.isfinite(x) for run in probe["deterministic"] for x in run["losses"])
     assert probe["thread_pools"] == [1, 1]  # OMP_NUM_THREADS=1 reached TF's pools

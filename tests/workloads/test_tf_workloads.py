@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import run_probe
 
-from nnr_profile.core import modes as determinism
 from nnr_profile.core.errors import UsageError
-from nnr_profile.core.modes import MODES, mode_env, parse_modes, same_as_default
+from nnr_profile.core.modes import MODES, parse_modes, same_as_default
 from nnr_profile.profiler.runner.sweep import SweepSpec, plan_sweep
 from nnr_profile.workloads.registry import get_workload, load_workloads
+from nnr_profile.workloads.tf import knobs as tf_knobs
 
 STUDY_TF = [
     "resnet50",
@@ -38,7 +38,18 @@ STUDY_TF = [
     "efficientnet_b6",
     "efficientnet_b7",
 ]
-TWINS = ["smallcnn", "mediumcnn", "resnet18", "lenet", "mlp", "embedding_lm", "calibrate"]
+TWINS = [
+    "smallcnn",
+    "mediumcnn",
+    "mediumcnn_3x3",
+    "resnet18_cifar",
+    "resnet18_celeba",
+    "resnet18_imagenet",
+    "lenet",
+    "mlp",
+    "embedding_lm",
+    "calibrate",
+]
 needs_tf = pytest.mark.skipif(
     importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed"
 )
@@ -69,6 +80,11 @@ def test_small_models_mirror_their_torch_twins(name):
     assert (tf_twin.optimizer, tf_twin.learning_rate) == (
         torch_twin.optimizer,
         torch_twin.learning_rate,
+    )
+    assert tf_twin.recipe == torch_twin.recipe
+    assert tf_twin.layout == torch_twin.layout
+    assert tf_twin.input_shape == (*torch_twin.input_shape[1:], torch_twin.input_shape[0]) or (
+        tf_twin.input_kind != "image"
     )
 
 
@@ -116,12 +132,13 @@ def test_fast_is_not_planned_for_tf_but_is_for_torch():
 
 @needs_tf
 def test_tf_environment_variables_only_where_tf_lacks_enable_op_determinism(monkeypatch):
-    assert determinism.tf_has_op_determinism()  # the TF installed here is >= 2.8
-    assert mode_env(MODES["deterministic"], "tf") == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
-    monkeypatch.setattr(determinism, "tf_has_op_determinism", lambda: False)
-    env = mode_env(MODES["deterministic"], "tf")
+    assert tf_knobs.tf_has_op_determinism()  # the TF installed here is >= 2.8
+    deterministic = MODES["deterministic"]
+    assert tf_knobs.mode_environment(deterministic) == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    monkeypatch.setattr(tf_knobs, "tf_has_op_determinism", lambda: False)
+    env = tf_knobs.mode_environment(deterministic)
     assert env["TF_DETERMINISTIC_OPS"] == env["TF_CUDNN_DETERMINISTIC"] == "1"
-    assert mode_env(MODES["default"], "tf") == {}
+    assert tf_knobs.mode_environment(MODES["default"]) == {}
 
 
 @needs_tf

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import cli_env
+from conftest import cli_env, plugin_distribution
 
 from nnr_profile.core.errors import ParameterError, UsageError
 from nnr_profile.workloads.registry import (
@@ -16,7 +16,9 @@ from nnr_profile.workloads.registry import (
 from nnr_profile.workloads.selection import select_workloads
 
 STUDY_TORCH = [
-    "resnet18",
+    "resnet18_cifar",
+    "resnet18_celeba",
+    "resnet18_imagenet",
     "resnet50",
     "resnet101",
     "resnet152",
@@ -154,11 +156,9 @@ def test_a_model_named_twice_is_selected_once_with_a_note():
 
 
 def test_a_broken_plugin_is_named_and_the_other_workloads_still_load(tmp_path):
-    info = tmp_path / "broken_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[nnr_profile.workloads]\nbroken = broken_plugin\n")
-    (tmp_path / "broken_plugin.py").write_text("import a_dependency_that_is_not_installed\n")
+    modules = {"broken_plugin": "import a_dependency_that_is_not_installed\n"}
+    entry_points = "[nnr_profile.workloads]\nbroken = broken_plugin\n"
+    plugin_distribution(tmp_path, "broken-plugin", modules, entry_points)
     env = cli_env(plugins=True)
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
     proc = subprocess.run(
@@ -170,5 +170,5 @@ def test_a_broken_plugin_is_named_and_the_other_workloads_still_load(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "torch/resnet50" in proc.stdout and "torch/hangs" in proc.stdout
-    assert "workload plugin 'broken' (broken_plugin) failed to import" in proc.stdout
+    assert "workload plugin 'broken': broken_plugin failed to import" in proc.stdout
     assert "a_dependency_that_is_not_installed" in proc.stdout

@@ -37,23 +37,29 @@ def train_once(
     epochs: int = 2,
     args: dict[str, Any] | None = None,
     mode: str = "default",
+    augmentation: tuple[str, ...] | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Train `name` as a replica does; returns (what to compare, the model)."""
+    """Train `name` as a replica does (its recipe; `augmentation` replaces the recipe's)."""
     from nnr_profile.workloads.tf import training
 
     workload = get_workload("tf", name)
+    if augmentation is not None:
+        workload = replace(workload, recipe=replace(workload.recipe, augmentation=augmentation))
+    rate = 0.05 if workload.optimizer == "sgd" else 3e-3
     resolved = workload.resolve_args(args or {})
     began = time.perf_counter()
     training.seed_everything(init_seed)
     model = training.build_model(workload, resolved, dataset, mode, "cpu")
     training.seed_everything(data_seed)
-    losses = training.train(model, workload, dataset, epochs, 64, 0.05, data_seed, "cpu")
+    losses = training.train(model, workload, dataset, epochs, 64, rate, data_seed, "cpu")
     predictions = training.predict(model, dataset.x_test, "cpu")
     weights = training.flat_weights(model)
     return {
         "losses": losses,
         "accuracy": float((predictions == dataset.y_test).mean()),
-        "test_loss": training.mean_loss(model, dataset.x_test, dataset.y_test, "cpu"),
+        "test_loss": training.mean_loss(
+            model, dataset.x_test, dataset.y_test, "cpu", workload.recipe
+        ),
         "predictions_dtype": str(predictions.dtype),
         "predictions_shape": list(predictions.shape),
         "predictions": digest(predictions),
@@ -180,9 +186,9 @@ def main() -> int:
         ],
         "smallcnn": [run("smallcnn"), run("smallcnn")],
         "flip": [
-            run("smallcnn", dataset=flipped, epochs=1),
-            run("smallcnn", dataset=flipped, epochs=1),
-            run("smallcnn", epochs=1),
+            run("smallcnn", dataset=flipped, epochs=1, augmentation=("flip",)),
+            run("smallcnn", dataset=flipped, epochs=1, augmentation=("flip",)),
+            run("smallcnn", epochs=1, augmentation=("flip",)),
         ],
         "round_trip": round_trip(digits),
         "shapes": shapes(digits),

@@ -1,25 +1,27 @@
 """Collectors: what observes a trial, and the name -> collector registry.
 
-The registry is filled from the entry-point group `nnr_profile.profiler.collectors` (name = class),
-the built-ins included (pyproject.toml), so a plugin package adds a collector by declaring
-one entry point; the CLI's `--collector` help is read from the registry.
+The registry (`COLLECTORS`, a `core.registry.Registry`) is filled from the entry-point group
+`nnr_profile.collectors` (name = class), the built-ins included (pyproject.toml), so a plugin
+package adds a collector by declaring one entry point; the CLI's `--collector` help is read
+from the registry.
 
 A collector has two sides. In the trial process it brackets the timed region and each
 iteration (`timed_region`, `iteration`) and may add to the result afterwards (`collect`). In the
 launching process it may wrap the trial's command (`command_prefix`, `environment`) and read
 what the wrapped run left behind (`finish`). `timing` is always on; every other collector runs
-in trials of its own so timing trials stay unperturbed.
+in trials of its own so timing trials stay unperturbed. `Collector` itself has no name: the
+`timing` collector is `TimingCollector` (`timing.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nnr_profile.core.errors import NnrError, UsageError
+from nnr_profile.core.errors import NnrError
+from nnr_profile.core.registry import Registry
 from nnr_profile.core.text import slug
 
 if TYPE_CHECKING:
@@ -28,11 +30,12 @@ if TYPE_CHECKING:
 
 
 class Collector:
-    """A collector with no effect; subclasses override the hooks they need."""
+    """What every collector is: hooks with no effect; a subclass names itself and overrides
+    the hooks it needs."""
 
-    name: ClassVar[str] = "timing"
+    name: ClassVar[str]
     kernel_level: ClassVar[bool] = False
-    description: ClassVar[str] = "per-iteration wall time (CUDA events on GPU, perf_counter on CPU)"
+    description: ClassVar[str]
 
     def check(self, framework: str, gpus: Sequence[dict[str, Any] | None]) -> None:
         """Raise a UsageError when this collector cannot run for `framework` on these GPUs."""
@@ -91,16 +94,25 @@ def kernel_rows(stats: Iterable[KernelStats]) -> list[dict[str, Any]]:
 ENTRY_POINT_GROUP = "nnr_profile.collectors"
 """Entry-point group of collector classes; the built-ins are registered through it too."""
 
-COLLECTORS: dict[str, type[Collector]] = {}
-BROKEN: dict[str, str] = {}
-"""Collector entry points that could not be loaded: name -> why."""
-_loaded = False
+
+def collector_problem(name: str, entry: Any) -> str | None:
+    """Why an entry point's object is not the collector `name` (None: it is)."""
+    is_collector = isinstance(entry, type) and issubclass(entry, Collector)
+    if is_collector and getattr(entry, "name", None) == name:
+        return None
+    return f"is not a Collector subclass named {name!r}"
+
+
+COLLECTORS: Registry[type[Collector]] = Registry(
+    "collector", group=ENTRY_POINT_GROUP, check=collector_problem
+)
+BROKEN = COLLECTORS.broken
+"""Collector entry points that could not be loaded: name -> why (filled as the registry loads)."""
 
 
 def register_collector(cls: type[Collector]) -> type[Collector]:
     """Make `cls` available as a collector named `cls.name` in this process; returns `cls`."""
-    COLLECTORS[cls.name] = cls
-    return cls
+    return COLLECTORS.register(cls.name, cls)
 
 
 def load_collectors() -> dict[str, type[Collector]]:
@@ -108,25 +120,13 @@ def load_collectors() -> dict[str, type[Collector]]:
 
     A plugin that fails to load is left out and kept in :data:`BROKEN`, so the others work.
     """
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                cls = ep.load()
-            except Exception as exc:  # a broken plugin must not break the tool
-                BROKEN[ep.name] = f"{ep.value} failed to import ({type(exc).__name__}: {exc})"
-                continue
-            if not (isinstance(cls, type) and issubclass(cls, Collector) and cls.name == ep.name):
-                BROKEN[ep.name] = f"{ep.value} is not a Collector subclass named {ep.name!r}"
-                continue
-            COLLECTORS.setdefault(ep.name, cls)
-    if "timing" not in COLLECTORS:
+    found = dict(COLLECTORS.items())
+    if "timing" not in found:
         raise NnrError(
             f"no 'timing' collector in the {ENTRY_POINT_GROUP!r} entry points: the nnr-profile "
             "package is not installed or its metadata is stale; run 'pip install -e .'"
         )
-    return COLLECTORS
+    return found
 
 
 def collector_descriptions() -> dict[str, str]:
@@ -137,13 +137,8 @@ def collector_descriptions() -> dict[str, str]:
 
 
 def get_collector(name: str) -> Collector:
-    """A fresh collector instance by name."""
-    found = load_collectors()
-    if name in found:
-        return found[name]()
-    if name in BROKEN:
-        raise UsageError(f"collector plugin {name!r} cannot be used: {BROKEN[name]}")
-    raise UsageError(f"unknown collector {name!r}: use {', '.join(collector_descriptions())}")
+    """A fresh collector instance by name (a UsageError naming the choices when unknown)."""
+    return COLLECTORS.get(name)()
 
 
 def parse_collectors(text: str) -> list[str]:

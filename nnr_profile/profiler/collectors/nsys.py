@@ -40,6 +40,19 @@ def find_nsys() -> str:
     return path
 
 
+def find_nvtx() -> None:
+    """The `nvtx` package must import: without it no NVTX range opens the capture, and nsys
+    records nothing."""
+    try:
+        import nvtx  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"--collector nsys needs the nvtx package, whose range {TIMED_RANGE!r} starts the "
+            f"capture ({exc}); install it: pip install 'nvtx>=0.2.11' (a dependency of "
+            "nnr-profile: reinstall nnr-profile to get it)"
+        ) from None
+
+
 def _importer(nsys: str) -> Path | None:
     """QdstrmImporter near nsys, following each symlink hop (Debian's package splits them)."""
     path = Path(nsys)
@@ -95,8 +108,9 @@ class NsysCollector(Collector):
     description = "Nsight Systems, capture limited to the timed iterations (NVTX range)"
 
     def check(self, framework: str, gpus: Any) -> None:
-        """nsys must be installed."""
+        """nsys must be installed, and the `nvtx` package that opens the capture range."""
         find_nsys()
+        find_nvtx()
 
     def command_prefix(self, artifact_base: Path) -> list[str]:
         """`nsys profile` bound to the `nnr-timed` NVTX range."""

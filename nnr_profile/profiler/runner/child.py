@@ -1,10 +1,18 @@
-"""Run a `python -m MODULE SPEC.json RESULT.json` child process: timeout, crash capture, files.
+"""The one child-process protocol: a registered task, run in a fresh process with a timeout.
 
-The verify runs, variability replicas and grad-SNR measurements each run in a fresh process
-(determinism must be set before a framework initialises its GPU context), exactly as
-`process.spawn_trial` runs trials. A child writes RESULT.json (and may write further files
-into the same temporary folder, e.g. ``weights.npy``); the parent reads them back through
-`ChildOutcome` before the folder is removed. Errors come back as values, never as exceptions.
+Trials, verify runs, variability replicas and grad-SNR measurements each run in a fresh
+process (determinism must be set before a framework initialises its GPU context). A *task*
+is a function registered with `@child_task(decode=...)`: it takes the decoded spec and
+returns its result value (a mapping, or an object with `to_dict()`), whose NumPy arrays
+travel as ``.npy`` files beside the result. `spawn_child(task, spec, env, timeout_s)` runs it
+in its own process and returns a `ChildOutcome`; `run_task` is the child's side (decode, run,
+encode, and an exception mapped to an error value). Errors come back as values, never as
+exceptions: a task that raised, a crash and a timeout are failed or timed-out outcomes.
+
+`child_environment` is the child's process environment: the mode's variables from the
+framework's knob code (`nnr_profile.workloads.<framework>.knobs`), GPU pinning and hash seed.
+It is the one place the mode's environment is applied: the child starts with it, before any
+framework is imported.
 
 A child never outlives its parent: it runs in a session of its own under
 `profiler.runner.lifeline` (parent-death signal, lifeline pipe, timeout alarm); its process
@@ -15,6 +23,7 @@ folders left by a parent that was killed are removed by the next parent.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import re
@@ -25,12 +34,16 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from nnr_profile.core.modes import Mode, mode_env
+import numpy as np
+
+from nnr_profile.core.errors import UsageError
+from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, STATUS_TIMEOUT
 from nnr_profile.profiler.runner.lifeline import (
     FOLDER_ENV,
@@ -50,21 +63,60 @@ WRAPPER_SHIM = (
     "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 """Runs a wrapper (a profiler) with SIGKILL as its parent-death signal, then execs it."""
+ARRAY_NAME = re.compile(r"^[A-Za-z_]\w*$")
+TRACEBACK_LIMIT = 8
+
+Task = TypeVar("Task", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ChildTask:
+    """A function a child process may run: `run(decode(spec))` is its result value."""
+
+    name: str
+    run: Callable[[Any], Any]
+    decode: Callable[[Any], Any] | None = None
+
+
+_tasks: dict[str, ChildTask] = {}
+
+
+def child_task(decode: Callable[[Any], Any] | None = None) -> Callable[[Task], Task]:
+    """Decorator: register the module-level `function(spec) -> result` as a task (`decode`
+    turns the JSON spec into what it takes); the function is returned unchanged."""
+
+    def register(function: Task) -> Task:
+        name = f"{function.__module__}:{function.__qualname__}"
+        if "<locals>" in name:
+            raise UsageError(f"{name}: a child task must be defined at module level")
+        _tasks[name] = ChildTask(name, function, decode)
+        return function
+
+    return register
+
+
+def task_name(task: Callable[..., Any]) -> str:
+    """The registered name of `task` (`module:qualname`); a UsageError for an unregistered one."""
+    name = f"{task.__module__}:{task.__qualname__}"
+    if _tasks.get(name) is None or _tasks[name].run is not task:
+        raise UsageError(f"{name} is not a child task: decorate it with @child_task()")
+    return name
 
 
 @dataclass
 class ChildOutcome:
-    """What a child process left: status, its result JSON (or None), extra files read back."""
+    """What a child process left: status, its result value (None when it failed to give one:
+    crash, timeout, or the task raised), the error, wall time, and the traceback of a raise."""
 
     status: str
     result: dict[str, Any] | None = None
     error: str | None = None
     wall_s: float = 0.0
-    extras: dict[str, Any] = field(default_factory=dict)
+    traceback: str | None = None
 
 
 class ChildrenStopped(Exception):
-    """Raised by `launch_child` once `stop_children` has run: the parent is shutting down."""
+    """Raised by `spawn_child` once `stop_children` has run: the parent is shutting down."""
 
 
 _lock = threading.Lock()
@@ -76,7 +128,7 @@ _stale_checked = False
 def stop_children() -> int:
     """Kill every running child's process group and remove its folder; start no more children.
 
-    Returns how many were running. `launch_child` raises `ChildrenStopped` from then on, until
+    Returns how many were running. `spawn_child` raises `ChildrenStopped` from then on, until
     `allow_children`.
     """
     with _lock:
@@ -93,12 +145,6 @@ def allow_children() -> None:
     _stopping.clear()
 
 
-def running_children() -> list[int]:
-    """Process ids of the children running now."""
-    with _lock:
-        return list(_live)
-
-
 def cpu_threads() -> int:
     """Intra-op threads for a CPU child: every core this process may use but one (at least 1)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -106,22 +152,27 @@ def cpu_threads() -> int:
 
 
 def child_environment(
-    mode: Mode,
     framework: str,
+    workload: str,
+    mode: Mode,
     gpu_index: int | None,
     seed: int,
-    base: Mapping | None = None,
-    knobs: bool = True,
+    base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The process environment: mode variables (when `knobs`), GPU pinning, hash seed.
+    """A child's process environment: the mode's variables, GPU pinning, hash seed.
 
-    On the CPU, OMP_NUM_THREADS (unless set already) is `cpu_threads()`: in benchmarks/fidelity.py
-    a trial on every core gave no narrower interval on a quiet machine and a wrong one whenever
-    anything else ran (spin-waiting threads collapse); one core left to the parent keeps it.
+    The mode's variables come from the framework's knob code, unless the workload sets no knob
+    by design (`calibrate`). On the CPU, OMP_NUM_THREADS (unless set already) is
+    `cpu_threads()`: in benchmarks/fidelity.py a trial on every core gave no narrower interval
+    on a quiet machine and a wrong one whenever anything else ran (spin-waiting threads
+    collapse); one core left to the parent keeps it.
     """
+    from nnr_profile.workloads.knobs import mode_environment
+    from nnr_profile.workloads.registry import get_workload
+
     env = dict(os.environ if base is None else base)
-    if knobs:
-        env.update(mode_env(mode, framework))
+    if get_workload(framework, workload).applies_knobs:
+        env.update(mode_environment(mode, framework))
     if gpu_index is None:
         env["CUDA_VISIBLE_DEVICES"] = ""
         env.setdefault("OMP_NUM_THREADS", str(cpu_threads()))
@@ -133,27 +184,29 @@ def child_environment(
     return env
 
 
-def launch_child(
-    module: str,
-    spec: Mapping[str, Any],
+def spawn_child(
+    task: Callable[..., Any],
+    spec: Any,
     env: Mapping[str, str],
     timeout_s: float | None = None,
-    read_extras: Callable[[Path], dict[str, Any]] | None = None,
     prefix: Sequence[str] = (),
 ) -> ChildOutcome:
-    """Run `python -m module SPEC RESULT` with `spec` as JSON; kill its group after `timeout_s`.
+    """Run the registered `task` on `spec` (a mapping, or an object with `to_dict()`) in its
+    own process with environment `env`; kill its group after `timeout_s` seconds.
 
-    `read_extras(folder)` is called (when the result exists) to read further files the child
-    wrote next to RESULT.json before the temporary folder is removed. `prefix` wraps the
-    command (e.g. `nsys profile ...`).
+    `prefix` wraps the command (e.g. `nsys profile ...`). The outcome's `result` is the task's
+    value with its arrays read back; its status is the value's `status` (ok when it has none).
     """
+    name = task_name(task)
+    payload = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
     _remove_stale_folders_once()
     began = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
     try:
         spec_path, result_path = folder / "spec.json", folder / "result.json"
-        spec_path.write_text(json.dumps(dict(spec), default=str), encoding="utf-8")
-        command = [sys.executable, "-m", "nnr_profile.profiler.runner.lifeline", module]
+        envelope = {"task": name, "spec": payload}
+        spec_path.write_text(json.dumps(envelope, default=str), encoding="utf-8")
+        command = [sys.executable, "-m", "nnr_profile.profiler.runner.lifeline"]
         command += [str(spec_path), str(result_path)]
         if prefix:
             shim = [sys.executable, "-S", "-c", WRAPPER_SHIM, str(os.getpid())]
@@ -176,12 +229,62 @@ def launch_child(
             return ChildOutcome(
                 STATUS_FAILED, error=crash_message(process.returncode, tail), wall_s=wall_s
             )
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        extras = read_extras(folder) if read_extras else {}
-        status = result.get("status", STATUS_OK)
-        return ChildOutcome(status, result, result.get("error"), wall_s, extras)
+        return _outcome(json.loads(result_path.read_text(encoding="utf-8")), folder, wall_s)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _outcome(document: Mapping[str, Any], folder: Path, wall_s: float) -> ChildOutcome:
+    """The parent's reading of what `run_task` wrote (arrays loaded from their files)."""
+    if not document.get("ok"):
+        return ChildOutcome(
+            STATUS_FAILED,
+            error=document.get("error"),
+            wall_s=wall_s,
+            traceback=document.get("traceback"),
+        )
+    result = dict(document["value"])
+    for key in document.get("arrays", []):
+        result[key] = np.load(folder / f"{key}.npy")
+    status = result.get("status", STATUS_OK)
+    return ChildOutcome(status, result, result.get("error"), wall_s)
+
+
+def run_task(spec_path: str | Path, result_path: str | Path) -> int:
+    """The child's side: decode the spec, run its task, encode the value (arrays as .npy files
+    beside the result); a task that raises becomes an error value. Returns the exit code."""
+    began = time.perf_counter()
+    try:
+        envelope = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+        task = _resolve(envelope["task"])
+        spec = task.decode(envelope["spec"]) if task.decode else envelope["spec"]
+        value = task.run(spec)
+        data = dict(value.to_dict() if hasattr(value, "to_dict") else value)
+        arrays = {k: v for k, v in data.items() if isinstance(v, np.ndarray)}
+        for key, array in arrays.items():
+            if not ARRAY_NAME.match(key):
+                raise ValueError(f"array result {key!r} is not a plain name")
+            np.save(Path(result_path).parent / f"{key}.npy", array)
+        data = {k: v for k, v in data.items() if k not in arrays}
+        data.setdefault("wall_s", time.perf_counter() - began)
+        document: dict[str, Any] = {"ok": True, "value": data, "arrays": sorted(arrays)}
+    except Exception as exc:
+        document = {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=TRACEBACK_LIMIT),
+        }
+    _write_result(result_path, document)
+    return 0
+
+
+def _resolve(name: str) -> ChildTask:
+    """The task registered as `module:qualname`, importing its module."""
+    module, _, _ = name.partition(":")
+    importlib.import_module(module)
+    if name not in _tasks:
+        raise UsageError(f"{name} is not a registered child task")
+    return _tasks[name]
 
 
 def _start(
@@ -248,7 +351,7 @@ def _wait_exited(process: subprocess.Popen, timeout_s: float | None) -> bool:
     return True
 
 
-def write_result(result_path: str | Path, data: Mapping[str, Any]) -> None:
+def _write_result(result_path: str | Path, data: Mapping[str, Any]) -> None:
     """Write a child's result JSON atomically (the parent treats a missing file as a crash)."""
     tmp_path = f"{result_path}.tmp"
     with open(tmp_path, "w", encoding="utf-8") as handle:

@@ -1,7 +1,7 @@
 """The child's side of process hygiene: a child process never outlives the process that started it.
 
-`launch_child` starts every child as
-`python -m nnr_profile.profiler.runner.lifeline MODULE SPEC RESULT`
+`spawn_child` starts every child as
+`python -m nnr_profile.profiler.runner.lifeline SPEC RESULT`
 in a session of its own, with a *lifeline*: the read end of a pipe whose write end only the
 parent holds. Before it imports anything heavy, the child
 
@@ -14,8 +14,8 @@ parent holds. Before it imports anything heavy, the child
 On SIGTERM or a cut lifeline the child removes its temporary folder and kills its own process
 group (itself, a wrapping profiler, any worker processes). It also enables `faulthandler`, so
 a crash leaves 'Fatal Python error: ...' and the stack in its stderr for the parent's message.
-Then it runs `MODULE.main([SPEC, RESULT])`. Without the lifeline environment (a child started
-by hand) nothing is armed.
+Then it runs the task SPEC names (`child.run_task`). Without the lifeline environment (a child
+started by hand) nothing is armed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import faulthandler
-import importlib
 import math
 import os
 import re
@@ -162,10 +161,12 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: `MODULE SPEC RESULT`: arm the guard, then run `MODULE.main([SPEC, RESULT])`."""
-    module, *rest = argv
+    """The one child entry point: `SPEC RESULT`: arm the guard, then run the task SPEC names."""
+    spec_path, result_path = argv
     guard()
-    return importlib.import_module(module).main(rest)
+    from nnr_profile.profiler.runner.child import run_task
+
+    return run_task(spec_path, result_path)
 
 
 if __name__ == "__main__":

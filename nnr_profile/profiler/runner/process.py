@@ -8,9 +8,9 @@ from pathlib import Path
 
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
 from nnr_profile.profiler.collectors.base import ARTIFACT_DIR_ENV, artifact_base, get_collector
-from nnr_profile.profiler.runner.child import child_environment, launch_child
+from nnr_profile.profiler.runner.child import child_environment, spawn_child
 from nnr_profile.profiler.runner.environment import host_fingerprint
-from nnr_profile.profiler.runner.trial import applies_knobs
+from nnr_profile.profiler.runner.trial import run_trial
 
 
 def spawn_trial(
@@ -27,17 +27,10 @@ def spawn_trial(
     base = artifact_base(spec, folder)
     if spec.collector != "timing":
         folder.mkdir(parents=True, exist_ok=True)
-    knobs = applies_knobs(spec.framework, spec.workload)
-    env = child_environment(spec.mode, spec.framework, spec.gpu_index, spec.seed, knobs=knobs)
+    env = child_environment(spec.framework, spec.workload, spec.mode, spec.gpu_index, spec.seed)
     env.update(collector.environment())
     env[ARTIFACT_DIR_ENV] = str(folder)
-    outcome = launch_child(
-        "nnr_profile.profiler.runner.trial",
-        spec.to_dict(),
-        env,
-        timeout_s,
-        prefix=collector.command_prefix(base),
-    )
+    outcome = spawn_child(run_trial, spec, env, timeout_s, prefix=collector.command_prefix(base))
     if outcome.result is None:
         error = f"trial {outcome.error}" if outcome.error else None
         return TrialResult(

@@ -1,16 +1,14 @@
 """One trial in this process: apply mode and seeds, build, warm up, time N iterations.
 
 A trial is normally run by `process.spawn_trial` in a fresh process (determinism must be
-set before the framework initialises its GPU context); `python -m nnr_profile.profiler.runner.trial
-SPEC.json RESULT.json` is that process's entry point. Errors come back as values: a trial that
-raises returns a TrialResult with status "failed" and the error text.
+set before the framework initialises its GPU context): `run_trial` is the child task it
+spawns. Errors come back as values: a trial that raises returns a TrialResult with status
+"failed" and the error text.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import tempfile
 import time
 import traceback
@@ -19,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from nnr_profile.core.modes import Mode, mode_env
+from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
+from nnr_profile.profiler.runner.child import child_task
 
 
 class RunsInOneMode(Protocol):
@@ -55,29 +54,20 @@ class PreparedRun:
         )
 
 
-def applies_knobs(framework: str, workload: str) -> bool:
-    """Whether the workload lets its mode set determinism knobs (not `calibrate`)."""
-    from nnr_profile.workloads.registry import get_workload
-
-    return get_workload(framework, workload).applies_knobs
-
-
 def prepare_run(spec: RunsInOneMode, seed: int | None = None) -> PreparedRun:
     """The prologue every in-process runner shares, so one spec gets the same knobs everywhere.
 
-    Sets the mode's environment variables (where not set already), takes the fingerprint, looks
-    the workload up and validates its arguments (with the spec's `image_size`, if it has one),
-    applies the mode's knobs unless the workload sets none by design, and seeds the framework
-    with `seed` (default: the spec's `seed`).
+    Takes the fingerprint, looks the workload up and validates its arguments (with the spec's
+    `image_size`, if it has one), applies the mode's in-process knobs unless the workload sets
+    none by design, and seeds the framework with `seed` (default: the spec's `seed`). The mode's
+    environment variables are not set here: the process started with them
+    (`child.child_environment`), before any framework was imported.
     """
     from nnr_profile.profiler.runner.environment import host_fingerprint
     from nnr_profile.workloads.adapter import get_adapter
     from nnr_profile.workloads.registry import get_workload
 
     workload = get_workload(spec.framework, spec.workload)
-    if workload.applies_knobs:
-        for key, value in mode_env(spec.mode, spec.framework).items():
-            os.environ.setdefault(key, value)
     environment = host_fingerprint(spec.gpu_index)
     args = workload.validate(spec.workload_args, getattr(spec, "image_size", None))
     adapter = get_adapter(spec.framework)
@@ -107,6 +97,7 @@ def run_capturing(body: Callable[[Any, Any], None], spec: Any, result: Any) -> A
     return result
 
 
+@child_task(decode=TrialSpec.from_dict)
 def run_trial(spec: TrialSpec) -> TrialResult:
     """Run `spec` in this process; any exception becomes a failed result with its text."""
     return run_capturing(_run, spec, TrialResult(spec=spec, status=STATUS_FAILED))
@@ -156,18 +147,3 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
     result.weights_hash = session.weights_hash()
     folder = Path(os.environ.get(ARTIFACT_DIR_ENV) or tempfile.gettempdir())
     collector.collect(result, artifact_base(spec, folder))
-
-
-def main(argv: list[str]) -> int:
-    """Process entry point: read a spec JSON file, run it, write the result JSON file."""
-    from nnr_profile.profiler.runner.child import write_result
-
-    spec_path, result_path = argv
-    with open(spec_path, encoding="utf-8") as handle:
-        spec = TrialSpec.from_dict(json.load(handle))
-    write_result(result_path, run_trial(spec).to_dict())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,15 +1,17 @@
 """What a trace format is: a reader with its own `sniff`, and the table of registered formats.
 
 A format is one module in :mod:`nnr_profile.profiler.traces.formats` that builds a
-:class:`TraceReader`
-and passes it to :func:`register_reader` when imported; the registry imports every module of
-that package, so a new format is one new file. ``sniff`` looks at a :class:`Probe` (the file's
-name and first bytes, its text when it is text, its table names when it is SQLite) and says
-whether the file is in this format; detection asks the readers in ``priority`` order.
+:class:`TraceReader` and passes it to :func:`register_reader` when imported; the registry
+(:data:`READERS`, a :class:`~nnr_profile.core.registry.Registry`) imports every module of that
+package the first time it is read, so a new format is one new file. ``sniff`` looks at a
+:class:`Probe` (the file's name and first bytes, its text when it is text, its table names when
+it is SQLite) and says whether the file is in this format; detection asks the readers in
+``priority`` order.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnr_profile.core.errors import TraceError
+from nnr_profile.core.registry import Registry
+from nnr_profile.profiler.traces import formats
 from nnr_profile.profiler.traces.files import (
     GZIP_MAGIC,
     SQLITE_MAGIC,
@@ -96,13 +100,18 @@ class TraceReader:
     per_launch: bool = True
 
 
-READERS: dict[str, TraceReader] = {}
+FORMAT_MODULES = tuple(
+    f"{formats.__name__}.{module.name}" for module in pkgutil.iter_modules(formats.__path__)
+)
+"""Every module of :mod:`nnr_profile.profiler.traces.formats`: each registers its reader."""
+
+READERS: Registry[TraceReader] = Registry("trace format", modules=FORMAT_MODULES)
+"""The readers by format name, filled by importing :data:`FORMAT_MODULES` on first use."""
 
 
 def register_reader(reader: TraceReader) -> TraceReader:
     """Add a reader under ``reader.name`` (replacing one of the same name) and return it."""
-    READERS[reader.name] = reader
-    return reader
+    return READERS.register(reader.name, reader)
 
 
 def readers_in_order() -> list[TraceReader]:

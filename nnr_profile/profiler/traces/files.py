@@ -1,4 +1,10 @@
-"""Opening trace files safely: path checks, read-only SQLite, CSV text, truncation checks."""
+"""Opening trace files safely: path checks, read-only SQLite, CSV text, truncation checks.
+
+Text and SQLite strings are read within :mod:`~nnr_profile.profiler.traces.limits`: a CSV
+line is read up to :data:`~.limits.MAX_LINE_CHARS` and no further, a CSV field or a string
+from a SQLite string table over :data:`~.limits.MAX_FIELD_BYTES` is refused, read cut to
+one character past the limit, never handed over whole.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from typing import TextIO
 from urllib.parse import quote
 
 from nnr_profile.core.errors import TraceError
+from nnr_profile.profiler.traces.limits import MAX_FIELD_BYTES, MAX_LINE_CHARS, too_long
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -107,19 +114,35 @@ def column_names(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")').fetchall()]
 
 
+def capped_text(column: str) -> str:
+    """SQL for a text column's value cut to one character past
+    :data:`~.limits.MAX_FIELD_BYTES`: a longer value is never handed over whole (SQLite still
+    reads it once), and :func:`check_size` refuses what comes back over the limit."""
+    return f"substr({column}, 1, {MAX_FIELD_BYTES + 1})"
+
+
+def check_size(path: Path, what: str, value: object) -> None:
+    """Refuse a SQLite string (read through :func:`capped_text`) over the field limit."""
+    if isinstance(value, str) and len(value.encode("utf-8", "replace")) > MAX_FIELD_BYTES:
+        raise too_long(path, what, None, MAX_FIELD_BYTES, "bytes")
+
+
 def strings_by_id(
-    conn: sqlite3.Connection, table: str, id_column: str, ids: Iterable[int | None]
+    conn: sqlite3.Connection, path: Path, table: str, id_column: str, ids: Iterable[int | None]
 ) -> dict[int, str]:
-    """Map id -> text from a string table (nsys ``StringIds``, nvprof ``StringTable``)."""
+    """Map id -> text from a string table (nsys ``StringIds``, nvprof ``StringTable``); a
+    string over :data:`~.limits.MAX_FIELD_BYTES` bytes is refused, naming its id."""
     wanted = sorted({i for i in ids if i is not None})
     found: dict[int, str] = {}
     for offset in range(0, len(wanted), 500):
         chunk = wanted[offset : offset + 500]
         query = (
-            f'SELECT "{id_column}", value FROM "{table}" '
+            f'SELECT "{id_column}", {capped_text("value")} FROM "{table}" '
             f'WHERE "{id_column}" IN ({",".join("?" * len(chunk))})'
         )
-        found.update((int(i), str(v)) for i, v in conn.execute(query, chunk))
+        for key, value in conn.execute(query, chunk):
+            check_size(path, f"a string in {table} (id {key})", value)
+            found[int(key)] = str(value)
     return found
 
 
@@ -132,8 +155,12 @@ def check_kernel_times(
 ) -> None:
     """Refuse a kernel table with a non-integer start/end or an end before its start, naming
     the first such kernel (``names`` maps name ids to text)."""
+    name_sql = (
+        f'CASE WHEN typeof("{name_column}") = \'integer\' THEN "{name_column}" '
+        f'ELSE substr("{name_column}", 1, 200) END'
+    )
     bad = conn.execute(
-        f'SELECT "{name_column}", start, "end" FROM "{table}" '
+        f'SELECT {name_sql}, start, "end" FROM "{table}" '
         "WHERE typeof(start) != 'integer' OR typeof(\"end\") != 'integer' OR \"end\" < start "
         "LIMIT 1"
     ).fetchone()
@@ -175,10 +202,28 @@ def open_csv_text(path: Path, what: str) -> TextIO:
         raise TraceError(f"cannot read {path} ({exc.strerror}); check the file") from None
 
 
+def csv_lines(path: Path, handle: TextIO) -> Iterator[str]:
+    """The lines of a CSV text, each read up to :data:`~.limits.MAX_LINE_CHARS` characters:
+    a longer line is refused before it is held whole."""
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise too_long(path, "a line", None, MAX_LINE_CHARS, "characters")
+        yield line
+
+
 def csv_rows(path: Path, lines: Iterable[str]) -> Iterator[list[str]]:
-    """CSV rows of ``lines`` (blank lines skipped); malformed CSV is a TraceError."""
+    """CSV rows of ``lines`` (blank lines skipped); malformed CSV, or a field over
+    :data:`~.limits.MAX_FIELD_BYTES` characters, is a TraceError."""
     reader = csv.reader((ln for ln in lines if ln.strip()), strict=True)
     try:
-        yield from reader
+        for row in reader:
+            longest = max(map(len, row), default=0)
+            if longest > MAX_FIELD_BYTES:
+                raise too_long(path, "a CSV field", longest, MAX_FIELD_BYTES, "characters")
+            yield row
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise too_long(
+                path, "a CSV field", None, csv.field_size_limit(), "characters"
+            ) from None
         raise TraceError(f"{path} is not valid CSV ({exc}); the file is corrupt") from None

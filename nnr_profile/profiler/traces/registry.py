@@ -1,19 +1,16 @@
-"""The registered formats and the format-independent entry points.
+"""The format-independent entry points: find a file's reader and read it.
 
-Importing this module imports every module of :mod:`nnr_profile.profiler.traces.formats`, each of
-which registers its reader (see :mod:`nnr_profile.profiler.traces.base`).
+The readers come from :data:`~nnr_profile.profiler.traces.base.READERS`, which imports every
+module of :mod:`nnr_profile.profiler.traces.formats` the first time it is read.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnr_profile.core.errors import TraceError
-from nnr_profile.profiler.traces import formats
 from nnr_profile.profiler.traces.base import READERS, TraceReader
 from nnr_profile.profiler.traces.detect import check_format, detect_format
 from nnr_profile.profiler.traces.files import check_file
@@ -23,28 +20,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def load_formats() -> dict[str, TraceReader]:
-    """Import every format module (each registers itself) and return the readers by name."""
-    for module in pkgutil.iter_modules(formats.__path__):
-        importlib.import_module(f"{formats.__name__}.{module.name}")
-    return READERS
-
-
-load_formats()
-
-
 def get_reader(path: str | os.PathLike[str], fmt: str | None = None) -> tuple[Path, TraceReader]:
     """The checked path and its reader: detected from content, or ``fmt`` when given and the
     content is not clearly another format."""
     p = check_file(path)
     if fmt is None:
         return p, READERS[detect_format(p)]
-    reader = READERS.get(fmt)
-    if reader is None:
+    if fmt not in READERS:
         known = ", ".join(sorted(READERS))
         raise TraceError(f"unknown trace format {fmt!r}; choose one of: {known}")
     check_format(p, fmt)
-    return p, reader
+    return p, READERS[fmt]
 
 
 def read_kernels(path: str | os.PathLike[str], fmt: str | None = None) -> pd.DataFrame:

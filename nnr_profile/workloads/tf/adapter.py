@@ -25,6 +25,7 @@ import tensorflow as tf
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.injection import find_injector, size_injection
+from nnr_profile.workloads.recipes import Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.tf.knobs import apply_tf_mode
 from nnr_profile.workloads.timing import IterationTimer, PerfCounterTimer
@@ -51,14 +52,40 @@ def configure_devices() -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def _optimizer(name: str, lr: float) -> keras.optimizers.Optimizer:
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate=lr)
-    if name == "adadelta":
-        return keras.optimizers.Adadelta(learning_rate=lr)
-    raise ValueError(f"unknown optimizer {name!r}: use sgd, adam or adadelta")
+def build_optimizer(recipe: Recipe, learning_rate: Any) -> keras.optimizers.Optimizer:
+    """The recipe's Keras optimizer at `learning_rate` (a float or a schedule)."""
+    args = {k: v for k, v in recipe.optimizer_args.items() if v is not None}
+    classes = {
+        "sgd": keras.optimizers.SGD,
+        "adam": keras.optimizers.Adam,
+        "adadelta": keras.optimizers.Adadelta,
+    }
+    return classes[recipe.optimizer](learning_rate=learning_rate, **args)
+
+
+class OneHotCategoricalCrossentropy:
+    """Keras's categorical cross-entropy, taking class indices (one-hot inside)."""
+
+    def __init__(self, from_logits: bool, reduction: str = "sum_over_batch_size") -> None:
+        self.loss = keras.losses.CategoricalCrossentropy(
+            from_logits=from_logits, reduction=reduction
+        )
+
+    def __call__(self, targets: Any, outputs: Any) -> Any:
+        """The loss of `outputs` against integer `targets`."""
+        depth = int(outputs.shape[-1])
+        return self.loss(tf.one_hot(tf.cast(targets, tf.int32), depth), outputs)
+
+
+def build_loss(recipe: Recipe, reduction: str = "sum_over_batch_size") -> Any:
+    """The recipe's Keras loss, called as loss(targets, outputs) with integer class targets."""
+    if recipe.multi_label:
+        return keras.losses.BinaryCrossentropy(from_logits=recipe.from_logits, reduction=reduction)
+    if recipe.loss == "categorical_crossentropy":
+        return OneHotCategoricalCrossentropy(recipe.from_logits, reduction)
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=recipe.from_logits, reduction=reduction
+    )
 
 
 def op_error(exc: tf.errors.OpError) -> RuntimeError:
@@ -86,13 +113,15 @@ class TfSession:
         inputs: tf.Tensor,
         targets: tf.Tensor,
         device: str,
+        recipe: Recipe | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.inputs = inputs
         self.targets = targets
         self.device = device
-        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.recipe = recipe or Recipe()
+        self.loss_fn = build_loss(self.recipe)
         self._last: tf.Tensor | None = None
         self._train_step = tf.function(self._step_body)
 
@@ -180,20 +209,24 @@ class TfAdapter:
                 "pip install 'tensorflow[and-cuda]'"
             )
         tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
+        classes, recipe = workload.classes_for(args), workload.recipe
         rng = np.random.default_rng(1234)
         if workload.input_kind == "tokens":
             inputs = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
             targets = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
         else:
             inputs = rng.standard_normal((batch_size, *input_shape), np.float32)
-            targets = rng.integers(0, workload.num_classes, (batch_size,), np.int32)
-        ctx = BuildContext(args, mode.name, input_shape, workload.num_classes)
+            if recipe.multi_label:
+                targets = rng.integers(0, 2, (batch_size, classes)).astype(np.float32)
+            else:
+                targets = rng.integers(0, classes, (batch_size,), np.int32)
+        ctx = BuildContext(args, mode.name, input_shape, classes, mode.knobs)
         with tf.device(tf_device):
             model = workload.builder(ctx)
-            optimizer = _optimizer(workload.optimizer, workload.learning_rate)
+            optimizer = build_optimizer(recipe, recipe.learning_rate)
             optimizer.build(model.trainable_variables)
             inputs, targets = tf.identity(inputs), tf.identity(targets)
-            return TfSession(model, optimizer, inputs, targets, tf_device)
+            return TfSession(model, optimizer, inputs, targets, tf_device, recipe)
 
     def environment(self) -> dict[str, Any]:
         """TF and Keras versions, TF's CUDA/cuDNN build info, and the GPU as TF sees it."""

@@ -1,9 +1,11 @@
 """TensorFlow workloads: keras.applications models, the study's small models, and `calibrate`.
 
 Names match the PyTorch twins (resnet50, inception_v3, efficientnet_b0, ...) so that
-`--framework all` compares one architecture across frameworks. Models return logits
-(`classifier_activation=None`); the loss applies the softmax, as in PyTorch. Builders import
-keras lazily so that registering them costs nothing.
+`--framework all` compares one architecture across frameworks. A model ends as its recipe's
+`output` says: logits, or the study's softmax / sigmoid layer (keras.applications' own
+`classifier_activation`), and the loss takes what it emits. The study's models (smallcnn,
+mediumcnn, resnet18_cifar, resnet18_celeba) are its Keras layers with Keras's defaults.
+Builders import keras lazily so that registering them costs nothing.
 """
 
 from __future__ import annotations
@@ -12,18 +14,33 @@ from typing import Any
 
 from nnr_profile.workloads.checks import (
     CALIBRATE_ARGS,
+    CELEBA_SIDE,
     EMBEDDING_LM_ARGS,
     LENET_ARGS,
     MEDIUMCNN_ARGS,
+    MEDIUMCNN_KERNELS,
     MLP_ARGS,
+    RESNET18_CIFAR_ARGS,
     SMALLCNN_ARGS,
     check_embedding_lm,
+    mediumcnn_name,
+)
+from nnr_profile.workloads.recipes import (
+    OVERHEAD,
+    SEED_KERAS_MNIST,
+    SEED_LENET,
+    SEED_MLP,
+    STUDY_CELEBA,
+    STUDY_RESNET18,
+    STUDY_SMALLCNN,
+    Recipe,
 )
 from nnr_profile.workloads.registry import BuildContext, register_workload
 
 IMAGENET = {"input_shape": (224, 224, 3), "num_classes": 1000, "input_kind": "image"}
 BN = {"momentum": 0.9, "epsilon": 1e-5}
-"""BatchNormalization settings equal to PyTorch's defaults (momentum 0.1 there)."""
+"""BatchNormalization settings equal to PyTorch's defaults (momentum 0.1 there), for the models
+that follow a PyTorch model (resnet18_imagenet, mlp); the study's models keep Keras's defaults."""
 
 KERAS_APPLICATIONS: dict[str, tuple[str, int, int]] = {
     "resnet50": ("ResNet50", 224, 32),
@@ -51,7 +68,7 @@ KERAS_APPLICATIONS: dict[str, tuple[str, int, int]] = {
 """workload name -> (keras.applications class, default image side, smallest side it accepts)."""
 
 
-def _application_builder(class_name: str):
+def _application_builder(class_name: str, recipe: Recipe):
     def build(ctx: BuildContext) -> Any:
         import keras
 
@@ -59,7 +76,7 @@ def _application_builder(class_name: str):
             weights=None,
             input_shape=ctx.input_shape,
             classes=ctx.num_classes,
-            classifier_activation=None,
+            classifier_activation=None if recipe.from_logits else recipe.output,
         )
 
     build.__doc__ = f"keras.applications.{class_name}, random init, synthetic ImageNet batches."
@@ -73,7 +90,16 @@ for _name, (_class, _side, _min_side) in KERAS_APPLICATIONS.items():
         input_shape=(_side, _side, 3),
         num_classes=1000,
         min_image_size=_min_side,
-    )(_application_builder(_class))
+        recipe=OVERHEAD,
+        layout="keras.applications",
+    )(_application_builder(_class, OVERHEAD))
+
+
+def _output(recipe: Recipe) -> list[Any]:
+    """The recipe's output activation as a last layer ([] for logits)."""
+    from keras import layers
+
+    return [] if recipe.from_logits else [layers.Activation(recipe.output, dtype="float32")]
 
 
 def _sequential(ctx: BuildContext, *layers: Any) -> Any:
@@ -87,25 +113,49 @@ def _sequential(ctx: BuildContext, *layers: Any) -> Any:
     "smallcnn",
     input_shape=(32, 32, 3),
     num_classes=10,
-    min_image_size=4,
+    min_image_size=8,
     arguments=SMALLCNN_ARGS,
+    layout="study",
+    recipe=STUDY_SMALLCNN,
 )
 def build_smallcnn(ctx: BuildContext) -> Any:
-    """The study's small CNN: conv3x3 16/32/32 (BatchNorm if bn), GAP, dense 32, dense 10."""
+    """The study's small CNN: 3 x (conv3x3 16/32/32, BatchNorm if bn, ReLU, maxpool 2), GAP,
+    dense 32, dense 10, softmax (smallcnn.py's layers)."""
     from keras import layers
 
     blocks: list[Any] = []
     for width in (16, 32, 32):
         blocks.append(layers.Conv2D(width, 3, padding="same"))
         if ctx.args["bn"]:
-            blocks.append(layers.BatchNormalization(**BN))
-        blocks.append(layers.ReLU())
+            blocks.append(layers.BatchNormalization())
+        blocks += [layers.ReLU(), layers.MaxPooling2D(2, strides=2)]
     return _sequential(
         ctx,
         *blocks,
         layers.GlobalAveragePooling2D(),
         layers.Dense(32, activation="relu"),
         layers.Dense(ctx.num_classes),
+        *_output(STUDY_SMALLCNN),
+    )
+
+
+def _mediumcnn(ctx: BuildContext, kernel: int) -> Any:
+    from keras import layers
+
+    blocks: list[Any] = []
+    for width in (16, 32, 64, 128, 256, 512):
+        blocks += [
+            layers.Conv2D(width, kernel, padding="same"),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.MaxPooling2D(2, strides=2),
+        ]
+    return _sequential(
+        ctx,
+        *blocks,
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(ctx.num_classes),
+        *_output(OVERHEAD),
     )
 
 
@@ -114,26 +164,94 @@ def build_smallcnn(ctx: BuildContext) -> Any:
     "mediumcnn",
     min_image_size=64,
     arguments=MEDIUMCNN_ARGS,
+    recipe=OVERHEAD,
+    layout="study",
     **IMAGENET,
 )
 def build_mediumcnn(ctx: BuildContext) -> Any:
-    """The study's medium CNN: 6 x (conv kxk, BatchNorm, ReLU, maxpool), 16->512 ch, GAP, dense."""
+    """The study's MediumCNN: 6 x (conv kxk, BatchNorm (Keras defaults), ReLU, maxpool 2),
+    16->512 ch, GAP, dense 1000, softmax (src/common/cnns.py)."""
+    return _mediumcnn(ctx, int(ctx.args["kernel"]))
+
+
+def _fixed_kernel_mediumcnn(kernel: int):
+    def build(ctx: BuildContext) -> Any:
+        return _mediumcnn(ctx, kernel)
+
+    build.__doc__ = f"The study's 'MediumCNN {kernel}*{kernel}': mediumcnn with kernel={kernel}."
+    return build
+
+
+for _kernel in MEDIUMCNN_KERNELS:
+    register_workload(
+        "tf",
+        mediumcnn_name(_kernel),
+        min_image_size=64,
+        recipe=OVERHEAD,
+        layout="study",
+        **IMAGENET,
+    )(_fixed_kernel_mediumcnn(_kernel))
+
+
+def _study_resnet18(ctx: BuildContext, recipe: Recipe, name: str) -> Any:
+    """The study's ResNet-18 (src/common/resnet.py): its layers, Keras's defaults."""
+    import keras
     from keras import layers
 
-    kernel = int(ctx.args["kernel"])
-    blocks: list[Any] = []
-    for width in (16, 32, 64, 128, 256, 512):
-        blocks += [
-            layers.Conv2D(width, kernel, padding="same"),
-            layers.BatchNormalization(**BN),
-            layers.ReLU(),
-            layers.MaxPooling2D(2),
-        ]
-    return _sequential(ctx, *blocks, layers.GlobalAveragePooling2D(), layers.Dense(ctx.num_classes))
+    def conv_bn(x: Any, width: int, kernel: int, stride: int) -> Any:
+        y = layers.Conv2D(width, kernel, strides=stride, padding="same", use_bias=False)(x)
+        return layers.BatchNormalization()(y)
+
+    def block(x: Any, width: int, downsample: bool) -> Any:
+        stride = 2 if downsample else 1
+        shortcut = conv_bn(x, width, 1, 2) if downsample else x
+        y = layers.Activation("relu")(conv_bn(x, width, 3, stride))
+        y = conv_bn(y, width, 3, 1)
+        return layers.Activation("relu")(layers.Add()([shortcut, y]))
+
+    inputs = keras.Input(shape=ctx.input_shape)
+    x = layers.Activation("relu")(conv_bn(inputs, 64, 3, 1))
+    for stage, width in enumerate((64, 128, 256, 512)):
+        x = block(x, width, stage > 0)
+        x = block(x, width, False)
+    x = layers.Flatten()(layers.AveragePooling2D(4)(x))
+    x = layers.Dense(ctx.num_classes)(x)
+    for layer in _output(recipe):
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
 
 
-@register_workload("tf", "resnet18", min_image_size=32, **IMAGENET)
-def build_resnet18(ctx: BuildContext) -> Any:
+@register_workload(
+    "tf",
+    "resnet18_cifar",
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    min_image_size=32,
+    arguments=RESNET18_CIFAR_ARGS,
+    layout="study",
+    recipe=STUDY_RESNET18,
+)
+def build_resnet18_cifar(ctx: BuildContext) -> Any:
+    """The study's CIFAR ResNet-18: 3x3 stem, no max-pool, 2-2-2-2 blocks, AvgPool(4), dense."""
+    return _study_resnet18(ctx, STUDY_RESNET18, "resnet18_cifar")
+
+
+@register_workload(
+    "tf",
+    "resnet18_celeba",
+    input_shape=(CELEBA_SIDE, CELEBA_SIDE, 3),
+    num_classes=40,
+    min_image_size=32,
+    layout="study",
+    recipe=STUDY_CELEBA,
+)
+def build_resnet18_celeba(ctx: BuildContext) -> Any:
+    """The study's CelebA model: its CIFAR ResNet-18 at 128x128, 40 attributes (sigmoid)."""
+    return _study_resnet18(ctx, STUDY_CELEBA, "resnet18_celeba")
+
+
+@register_workload("tf", "resnet18_imagenet", min_image_size=32, layout="torchvision", **IMAGENET)
+def build_resnet18_imagenet(ctx: BuildContext) -> Any:
     """ResNet-18 (basic blocks 2-2-2-2, 64->512 ch) in Keras, as torchvision's resnet18."""
     import keras
     from keras import layers
@@ -157,7 +275,7 @@ def build_resnet18(ctx: BuildContext) -> Any:
         x = block(x, width, 1 if stage == 0 else 2)
         x = block(x, width, 1)
     x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, layers.Dense(ctx.num_classes)(x), name="resnet18")
+    return keras.Model(inputs, layers.Dense(ctx.num_classes)(x), name="resnet18_imagenet")
 
 
 @register_workload(
@@ -167,6 +285,7 @@ def build_resnet18(ctx: BuildContext) -> Any:
     num_classes=10,
     min_image_size=28,
     arguments=LENET_ARGS,
+    recipe=SEED_LENET,
 )
 def build_lenet(ctx: BuildContext) -> Any:
     """LeNet: conv 20 5x5, maxpool, conv 50 5x5, maxpool, fc 500, fc 10 (dropout options)."""
@@ -193,6 +312,7 @@ def build_lenet(ctx: BuildContext) -> Any:
     num_classes=10,
     input_kind="features",
     arguments=MLP_ARGS,
+    recipe=SEED_MLP,
 )
 def build_mlp(ctx: BuildContext) -> Any:
     """MLP 784 -> 392 -> 196 -> 10 with norm=none|batch|layer and dropout."""
@@ -250,8 +370,7 @@ def build_embedding_lm(ctx: BuildContext) -> Any:
     input_shape=(28, 28, 1),
     num_classes=10,
     min_image_size=6,
-    optimizer="adadelta",
-    learning_rate=1.0,
+    recipe=SEED_KERAS_MNIST,
 )
 def build_keras_mnist_cnn(ctx: BuildContext) -> Any:
     """Keras's MNIST convnet (the TF reproducibility notebook's): conv 32, conv 64, Adadelta."""

@@ -17,10 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from nnr_profile.core.errors import MissingDependencyError, UsageError
-from nnr_profile.workloads.checks import training_input_shape
+from nnr_profile.workloads.checks import check_labels, training_input_shape
 from nnr_profile.workloads.datasets import Dataset
+from nnr_profile.workloads.recipes import Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
-from nnr_profile.workloads.tf.adapter import _optimizer, configure_devices, op_error
+from nnr_profile.workloads.tf.adapter import (
+    build_loss,
+    build_optimizer,
+    configure_devices,
+    op_error,
+)
 
 EVAL_BATCH = 1024
 SEED_STATE = "seed_generator_state"
@@ -65,6 +71,7 @@ def build_model(
             "TensorFlow sees no GPU (tensorflow-cpu, or a build without CUDA); install it "
             "with: pip install 'tensorflow[and-cuda]'"
         )
+    check_labels(workload, dataset)
     input_shape = model_input_shape(workload, dataset)
     keras.backend.clear_session(free_memory=False)
     ctx = BuildContext(args, mode, input_shape, dataset.num_classes)
@@ -91,7 +98,8 @@ def _model_inputs(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
     return inputs
 
 
-def _logits(output: Any) -> tf.Tensor:
+def model_logits(output: Any) -> tf.Tensor:
+    """The logits of a model's output (its `logits` where it returns more, as inception_v3)."""
     return output.logits if hasattr(output, "logits") else output
 
 
@@ -114,6 +122,37 @@ def flip_images(images: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.where(mask[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
 
+PAD = 4
+"""Pixels of zero padding before a random crop (the study's 40x40 -> 32x32)."""
+
+
+def learning_rate_schedule(
+    recipe: Recipe, learning_rate: float, epochs: int, steps_per_epoch: int
+) -> Any:
+    """The recipe's schedule from base rate `learning_rate`: a float or a Keras schedule."""
+    total = max(1, epochs * steps_per_epoch)
+    if recipe.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total)
+    factors = [recipe.lr_factor(epoch, 0, total) for epoch in range(epochs)]
+    changes = [e for e in range(1, epochs) if factors[e] != factors[e - 1]]
+    if not changes:
+        return learning_rate * factors[0] if factors else learning_rate
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [e * steps_per_epoch - 1 for e in changes],
+        [learning_rate * factors[0]] + [learning_rate * factors[e] for e in changes],
+    )
+
+
+def pad_crop(images: tf.Tensor, offsets: tf.Tensor, pad: int) -> tf.Tensor:
+    """Each (H, W, C) image zero-padded by `pad` and cropped back at its (dy, dx) offset."""
+    height, width = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    rows = offsets[:, :1] + tf.range(height)[None, :]
+    cols = offsets[:, 1:] + tf.range(width)[None, :]
+    padded = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(padded, cols, axis=2, batch_dims=1)
+
+
 def train(
     model: keras.Model,
     workload: Workload,
@@ -124,23 +163,26 @@ def train(
     data_seed: int,
     device: str,
 ) -> list[float]:
-    """Train for `epochs` with a cosine learning-rate schedule; returns mean loss per epoch.
+    """Train for `epochs` as the workload's recipe says; returns mean loss per epoch.
 
-    Data order and flip augmentation come from a NumPy generator seeded with `data_seed`;
-    dropout from seed-generator states reset from `data_seed` (`reseed_layers`).
+    Optimizer, schedule (from base rate `learning_rate`), loss and augmentation come from
+    `workload.recipe`; data order, crops and flips from a NumPy generator seeded with
+    `data_seed` (flips only where the dataset allows them); dropout from seed-generator states
+    reset from `data_seed` (`reseed_layers`).
     """
     x_train, y_train, _, _ = model_arrays(dataset, workload)
+    recipe = workload.recipe
     steps_per_epoch = -(-len(y_train) // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(1, epochs * steps_per_epoch)
-    )
-    flip = dataset.info.flip_augment and workload.input_kind == "image"
+    schedule = learning_rate_schedule(recipe, learning_rate, epochs, steps_per_epoch)
+    image = workload.input_kind == "image"
+    flip = "flip" in recipe.augmentation and dataset.info.flip_augment and image
+    crop = PAD if "pad_crop" in recipe.augmentation and image else 0
     rng = np.random.default_rng(data_seed)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss_fn = build_loss(recipe)
     reseed_layers(model, data_seed)
     name = tf_device(device)
     with tf.device(name):
-        optimizer = _optimizer(workload.optimizer, schedule)
+        optimizer = build_optimizer(recipe, schedule)
         optimizer.build(model.trainable_variables)
         x_all, y_all = tf.identity(x_train), tf.identity(y_train)
         total = tf.Variable(0.0, dtype=tf.float32, trainable=False)
@@ -149,21 +191,25 @@ def train(
         input_signature=[
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], tf.bool),
+            tf.TensorSpec([None, 2], tf.int32),
         ]
     )
-    def step(index: tf.Tensor, mask: tf.Tensor) -> None:
+    def step(index: tf.Tensor, mask: tf.Tensor, offsets: tf.Tensor) -> None:
         inputs = tf.gather(x_all, index)
+        if crop:
+            inputs = pad_crop(inputs, offsets, crop)
         if flip:
             inputs = flip_images(inputs, mask)
         targets = tf.gather(y_all, index)
         with tf.GradientTape() as tape:
-            loss = loss_fn(targets, _logits(model(inputs, training=True)))
+            loss = loss_fn(targets, model_logits(model(inputs, training=True)))
         variables = model.trainable_variables
         optimizer.apply(tape.gradient(loss, variables), variables)
         total.assign_add(loss * tf.cast(tf.size(index), tf.float32))
 
     losses: list[float] = []
     no_flip = np.zeros(batch_size, dtype=bool)
+    no_crop = np.zeros((batch_size, 2), dtype=np.int32)
     try:
         with tf.device(name):
             for _ in range(epochs):
@@ -171,8 +217,13 @@ def train(
                 total.assign(0.0)
                 for first in range(0, len(order), batch_size):
                     index = order[first : first + batch_size]
+                    offsets = (
+                        rng.integers(0, 2 * crop + 1, (len(index), 2), dtype=np.int32)
+                        if crop
+                        else no_crop[: len(index)]
+                    )
                     mask = rng.random(len(index)) < 0.5 if flip else no_flip[: len(index)]
-                    step(index, mask)
+                    step(index, mask, offsets)
                 losses.append(float(total.numpy()) / len(order))
     except tf.errors.OpError as exc:
         raise op_error(exc) from exc
@@ -186,22 +237,28 @@ def predict(model: keras.Model, inputs: np.ndarray, device: str) -> np.ndarray:
     try:
         with tf.device(tf_device(device)):
             for i in range(0, len(inputs), EVAL_BATCH):
-                logits = _logits(model(inputs[i : i + EVAL_BATCH], training=False))
+                logits = model_logits(model(inputs[i : i + EVAL_BATCH], training=False))
                 out.append(tf.argmax(logits, axis=-1).numpy())
     except tf.errors.OpError as exc:
         raise op_error(exc) from exc
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
-def mean_loss(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, device: str) -> float:
-    """Mean cross-entropy over `inputs` in inference mode."""
+def mean_loss(
+    model: keras.Model,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    device: str,
+    recipe: Recipe | None = None,
+) -> float:
+    """Mean loss over `inputs` in inference mode (the recipe's; default cross-entropy on logits)."""
     inputs = _model_inputs(model, inputs)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    loss_fn = build_loss(recipe or Recipe(), reduction="sum")
     total = 0.0
     try:
         with tf.device(tf_device(device)):
             for i in range(0, len(inputs), EVAL_BATCH):
-                logits = _logits(model(inputs[i : i + EVAL_BATCH], training=False))
+                logits = model_logits(model(inputs[i : i + EVAL_BATCH], training=False))
                 total += float(loss_fn(targets[i : i + EVAL_BATCH], logits))
     except tf.errors.OpError as exc:
         raise op_error(exc) from exc

@@ -14,6 +14,7 @@ from torch import nn
 
 from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.injection import find_injector, size_injection
+from nnr_profile.workloads.recipes import KERAS_EPSILON, Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.timing import CudaEventTimer, IterationTimer, PerfCounterTimer
 from nnr_profile.workloads.torch.knobs import apply_torch_mode
@@ -24,14 +25,78 @@ def torch_device(device: str) -> torch.device:
     return torch.device("cuda:0" if device == "cuda" else "cpu")
 
 
-def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "adadelta":
-        return torch.optim.Adadelta(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}: use sgd, adam or adadelta")
+def build_optimizer(recipe: Recipe, params: Any, lr: float) -> torch.optim.Optimizer:
+    """The recipe's optimizer at base rate `lr`, Keras's argument names mapped to torch's."""
+    args = {k: v for k, v in recipe.optimizer_args.items() if v is not None}
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, **args)
+    if recipe.optimizer == "adam":
+        betas = (args.pop("beta_1", 0.9), args.pop("beta_2", 0.999))
+        return torch.optim.Adam(params, lr=lr, betas=betas, **_torch_eps(args))
+    return torch.optim.Adadelta(params, lr=lr, **_torch_eps(args))
+
+
+def _torch_eps(args: dict[str, Any]) -> dict[str, Any]:
+    return {("eps" if k == "epsilon" else k): v for k, v in args.items()}
+
+
+class ProbabilityCrossEntropy(nn.Module):
+    """Keras's categorical cross-entropy on softmax outputs: softmax, clip to [1e-7, 1-1e-7], NLL.
+
+    Takes logits and class indices; the same arithmetic as a Keras model ending in softmax.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean (or summed) loss over the batch."""
+        probs = torch.softmax(logits, dim=-1).clamp(KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+        return nn.functional.nll_loss(probs.log(), targets, reduction=self.reduction)
+
+
+class ProbabilityBinaryCrossEntropy(nn.Module):
+    """Keras's binary cross-entropy on sigmoid outputs (clipped), mean over labels per example."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean (or summed) per-example loss over the batch."""
+        probs = torch.sigmoid(logits).clamp(KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+        targets = targets.to(probs.dtype)
+        per_label = -(targets * probs.log() + (1 - targets) * (1 - probs).log())
+        per_example = per_label.mean(-1)
+        return per_example.sum() if self.reduction == "sum" else per_example.mean()
+
+
+class _BinaryWithLogits(nn.Module):
+    """Binary cross-entropy on logits, mean over labels per example (as Keras reduces)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean (or summed) per-example loss over the batch."""
+        per_label = nn.functional.binary_cross_entropy_with_logits(
+            logits, targets.to(logits.dtype), reduction="none"
+        )
+        per_example = per_label.mean(-1)
+        return per_example.sum() if self.reduction == "sum" else per_example.mean()
+
+
+def build_loss(recipe: Recipe, reduction: str = "mean") -> nn.Module:
+    """The recipe's loss on the model's logits (the output activation applied here)."""
+    if recipe.multi_label:
+        return (_BinaryWithLogits if recipe.from_logits else ProbabilityBinaryCrossEntropy)(
+            reduction
+        )
+    if recipe.from_logits:
+        return nn.CrossEntropyLoss(reduction=reduction)
+    return ProbabilityCrossEntropy(reduction)
 
 
 class TorchSession:
@@ -44,18 +109,22 @@ class TorchSession:
         inputs: torch.Tensor,
         targets: torch.Tensor,
         device: torch.device,
+        recipe: Recipe | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.inputs = inputs
         self.targets = targets
         self.device = device
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.recipe = recipe or Recipe()
+        self.loss_fn = build_loss(self.recipe)
 
     def _loss(self, output: Any) -> torch.Tensor:
         aux = None
         if hasattr(output, "logits"):  # inception_v3 in training mode
             output, aux = output.logits, output.aux_logits
+        if self.recipe.multi_label:
+            return self.loss_fn(output, self.targets)
         loss = self.loss_fn(output.reshape(-1, output.shape[-1]), self.targets.reshape(-1))
         if aux is not None:
             loss = loss + 0.4 * self.loss_fn(aux, self.targets)
@@ -126,9 +195,11 @@ class TorchAdapter:
     ) -> TorchSession:
         """Build the model and a synthetic batch on `device`."""
         target = torch_device(device)
-        ctx = BuildContext(args, mode.name, input_shape, workload.num_classes)
+        classes = workload.classes_for(args)
+        recipe = workload.recipe
+        ctx = BuildContext(args, mode.name, input_shape, classes, mode.knobs)
         model = workload.builder(ctx).to(target).train()
-        optimizer = _optimizer(workload.optimizer, model.parameters(), workload.learning_rate)
+        optimizer = build_optimizer(recipe, model.parameters(), recipe.learning_rate)
         generator = torch.Generator().manual_seed(1234)
         if workload.input_kind == "tokens":
             inputs = torch.randint(
@@ -139,8 +210,11 @@ class TorchAdapter:
             )
         else:
             inputs = torch.randn((batch_size, *input_shape), generator=generator)
-            targets = torch.randint(0, workload.num_classes, (batch_size,), generator=generator)
-        return TorchSession(model, optimizer, inputs.to(target), targets.to(target), target)
+            shape = (batch_size, classes) if recipe.multi_label else (batch_size,)
+            targets = torch.randint(
+                0, 2 if recipe.multi_label else classes, shape, generator=generator
+            )
+        return TorchSession(model, optimizer, inputs.to(target), targets.to(target), target, recipe)
 
     def environment(self) -> dict[str, Any]:
         """torch, torchvision, CUDA and cuDNN versions, and the GPU as torch sees it."""

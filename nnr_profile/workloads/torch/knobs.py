@@ -1,4 +1,10 @@
-"""Apply a mode's PyTorch knobs in the trial process."""
+"""PyTorch's determinism knobs: the environment they need and the code that applies them.
+
+`mode_environment` is what the trial's process must start with (cuBLAS reads
+CUBLAS_WORKSPACE_CONFIG when it creates its handle, so it must be in place before the first
+CUDA call); the runner puts it into the child's environment. `apply_torch_mode` sets the
+in-process flags before the first tensor is created.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,31 @@ import os
 
 from nnr_profile.core.modes import Mode
 
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+"""cuBLAS's deterministic workspace setting (one 4 MiB buffer per stream, eight of them)."""
+
+KNOB_SETTINGS: dict[str, str] = {
+    "cublas_workspace": f"CUBLAS_WORKSPACE_CONFIG={CUBLAS_WORKSPACE_CONFIG}",
+    "cudnn_deterministic": "torch.backends.cudnn.deterministic = True",
+    "cudnn_benchmark": "torch.backends.cudnn.benchmark (off when deterministic)",
+    "deterministic_algorithms": "torch.use_deterministic_algorithms(True)",
+    "fill_uninitialized_memory": "torch.utils.deterministic.fill_uninitialized_memory (>= 2.1)",
+}
+"""What each knob PyTorch reads sets, in PyTorch's own terms."""
+
+
+def mode_environment(mode: Mode) -> dict[str, str]:
+    """Environment variables `mode` needs before PyTorch starts (empty when none)."""
+    if mode.is_on("cublas_workspace"):
+        return {"CUBLAS_WORKSPACE_CONFIG": CUBLAS_WORKSPACE_CONFIG}
+    return {}
+
 
 def apply_torch_mode(mode: Mode) -> dict[str, object]:
     """Apply the mode's PyTorch knobs in this process; return what was set, for the record.
 
-    Must run before the first CUDA tensor is created (environment variables from `mode_env`
-    must already be set).
+    Must run before the first CUDA tensor is created; the variables of `mode_environment` come
+    from the process environment, which the runner set when it started this process.
     """
     import torch
 

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from nnr_profile.core.errors import UsageError
-from nnr_profile.workloads.checks import training_input_shape
+from nnr_profile.workloads.checks import check_labels, training_input_shape
 from nnr_profile.workloads.datasets import Dataset
+from nnr_profile.workloads.recipes import Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
-from nnr_profile.workloads.torch.adapter import ADAPTER, _optimizer, torch_device
+from nnr_profile.workloads.torch.adapter import ADAPTER, build_loss, build_optimizer, torch_device
 
 EVAL_BATCH = 1024
 
@@ -38,6 +39,7 @@ def build_model(
     workload: Workload, args: dict[str, Any], dataset: Dataset, mode: str, device: str
 ) -> nn.Module:
     """The workload's model for `dataset`'s inputs and classes, on `device` ("cpu" or "cuda")."""
+    check_labels(workload, dataset)
     ctx = BuildContext(args, mode, model_input_shape(workload, dataset), dataset.num_classes)
     return workload.builder(ctx).to(torch_device(device))
 
@@ -67,7 +69,8 @@ def device_tensors(
     )
 
 
-def _logits(output: Any) -> torch.Tensor:
+def model_logits(output: Any) -> torch.Tensor:
+    """The logits of a model's output (its `logits` where it returns more, as inception_v3)."""
     return output.logits if hasattr(output, "logits") else output
 
 
@@ -81,19 +84,28 @@ def train(
     learning_rate: float,
     data_seed: int,
 ) -> list[float]:
-    """Train for `epochs` with a cosine learning-rate schedule; returns mean loss per epoch.
+    """Train for `epochs` as the workload's recipe says; returns mean loss per epoch.
 
-    Data order and flip augmentation come from a generator seeded with `data_seed`.
+    Optimizer, schedule (from base rate `learning_rate`), loss and augmentation come from
+    `workload.recipe`; data order, crops and flips from a generator seeded with `data_seed`.
+    Flips apply only where the dataset allows them.
     """
     x_train, y_train = tensors[0], tensors[1]
-    optimizer = _optimizer(workload.optimizer, model.parameters(), learning_rate)
+    recipe = workload.recipe
+    optimizer = build_optimizer(recipe, model.parameters(), learning_rate)
     steps_per_epoch = -(-len(y_train) // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, epochs * steps_per_epoch)
-    )
+    total_steps = max(1, epochs * steps_per_epoch)
+    if recipe.schedule == "cosine":
+        schedule: Any = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    else:
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: recipe.lr_factor(step // steps_per_epoch, step, total_steps)
+        )
     generator = torch.Generator().manual_seed(data_seed)
-    loss_fn = nn.CrossEntropyLoss()
-    flip = dataset.info.flip_augment and workload.input_kind == "image"
+    loss_fn = build_loss(recipe)
+    image = workload.input_kind == "image"
+    flip = "flip" in recipe.augmentation and dataset.info.flip_augment and image
+    crop = "pad_crop" in recipe.augmentation and image
     losses: list[float] = []
     model.train()
     for _ in range(epochs):
@@ -102,11 +114,13 @@ def train(
         for first in range(0, len(order), batch_size):
             index = order[first : first + batch_size]
             inputs = x_train[index]
+            if crop:
+                inputs = pad_crop(inputs, generator)
             if flip:
                 mask = (torch.rand(len(index), generator=generator) < 0.5).to(inputs.device)
                 inputs = torch.where(mask[:, None, None, None], inputs.flip(-1), inputs)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(_logits(model(inputs)), y_train[index])
+            loss = loss_fn(model_logits(model(inputs)), y_train[index])
             loss.backward()
             optimizer.step()
             schedule.step()
@@ -115,26 +129,40 @@ def train(
     return losses
 
 
+def pad_crop(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Each (C, H, W) image zero-padded by `pad` and cropped back at a random offset (0..2*pad)."""
+    n, _, height, width = images.shape
+    padded = nn.functional.pad(images, (pad, pad, pad, pad)).permute(0, 2, 3, 1)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(images.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(images.device)
+    rows = dy[:, None] + torch.arange(height, device=images.device)
+    cols = dx[:, None] + torch.arange(width, device=images.device)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return padded[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """Class predictions (argmax of the logits) in eval mode, on the CPU as int64."""
     model.eval()
     out = [
-        _logits(model(inputs[i : i + EVAL_BATCH])).argmax(-1).cpu()
+        model_logits(model(inputs[i : i + EVAL_BATCH])).argmax(-1).cpu()
         for i in range(0, len(inputs), EVAL_BATCH)
     ]
     return torch.cat(out)
 
 
 @torch.no_grad()
-def mean_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Mean cross-entropy over `inputs` in eval mode."""
+def mean_loss(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, recipe: Recipe | None = None
+) -> float:
+    """Mean loss over `inputs` in eval mode (the recipe's; default cross-entropy on logits)."""
     model.eval()
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    loss_fn = build_loss(recipe or Recipe(), reduction="sum")
     total = 0.0
     for i in range(0, len(inputs), EVAL_BATCH):
         total += float(
-            loss_fn(_logits(model(inputs[i : i + EVAL_BATCH])), targets[i : i + EVAL_BATCH])
+            loss_fn(model_logits(model(inputs[i : i + EVAL_BATCH])), targets[i : i + EVAL_BATCH])
         )
     return total / len(inputs)
 

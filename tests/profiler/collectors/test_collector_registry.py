@@ -7,19 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from conftest import cli_env, plugin_distribution
 
 from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import MODES
+from nnr_profile.core.registry import Registry
 from nnr_profile.core.specs import TrialSpec
 from nnr_profile.profiler.collectors import base
 from nnr_profile.profiler.collectors.base import (
-    Collector,
     artifact_base,
     collector_descriptions,
     get_collector,
     load_collectors,
 )
+from nnr_profile.profiler.collectors.timing import TimingCollector
 
 PLUGIN = '''
 from nnr_profile.profiler.collectors.base import Collector
@@ -35,33 +36,33 @@ class ToyCollector(Collector):
 
 def write_plugin(folder: Path) -> Path:
     """A plugin distribution on `folder`: one good collector and one that cannot import."""
-    (folder / "nnr_toy_collector.py").write_text(PLUGIN)
-    (folder / "nnr_broken_collector.py").write_text("raise ImportError('needs libfoo')\n")
-    info = folder / "nnr_toy_collector-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nnr-toy-collector\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
+    modules = {
+        "nnr_toy_collector": PLUGIN,
+        "nnr_broken_collector": "raise ImportError('needs libfoo')\n",
+    }
+    return plugin_distribution(
+        folder,
+        "nnr-toy-collector",
+        modules,
         "[nnr_profile.collectors]\n"
         "toy = nnr_toy_collector:ToyCollector\n"
         "broken = nnr_broken_collector:Broken\n"
-        "misnamed = nnr_toy_collector:ToyCollector\n"
+        "misnamed = nnr_toy_collector:ToyCollector\n",
     )
-    return folder
 
 
 @pytest.fixture
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """The registry as a new process would start it."""
-    monkeypatch.setattr(base, "COLLECTORS", {})
-    monkeypatch.setattr(base, "BROKEN", {})
-    monkeypatch.setattr(base, "_loaded", False)
+    fresh = Registry("collector", group=base.ENTRY_POINT_GROUP, check=base.collector_problem)
+    monkeypatch.setattr(base, "COLLECTORS", fresh)
 
 
 @pytest.mark.usefixtures("fresh_registry")
 def test_builtins_come_from_the_entry_point_group() -> None:
     found = load_collectors()
     assert set(found) >= {"timing", "torch-profiler", "tf-profiler", "nsys", "nvprof"}
-    assert found["timing"] is Collector
+    assert found["timing"] is TimingCollector
     assert next(iter(collector_descriptions())) == "timing"
 
 

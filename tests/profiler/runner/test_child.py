@@ -1,6 +1,8 @@
-"""Child processes: crash messages, group kill, timeout, and death with a killed parent.
+"""Child processes: the task protocol, crash messages, group kill, timeout, death with a
+killed parent.
 
-The child here is a tiny real module (no framework), started through the real `launch_child`.
+The children here run tasks of a tiny real module (no framework), started through the real
+`spawn_child`.
 """
 
 import os
@@ -12,28 +14,47 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from nnr_profile.core.specs import STATUS_OK, STATUS_TIMEOUT
-from nnr_profile.profiler.runner.child import crash_message, error_line, launch_child
+from nnr_profile.core.errors import UsageError
+from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, STATUS_TIMEOUT
+from nnr_profile.profiler.runner.child import (
+    child_task,
+    crash_message,
+    error_line,
+    spawn_child,
+)
 from nnr_profile.profiler.runner.lifeline import FOLDER_PREFIX, remove_stale_folders
 
 SLEEPER = textwrap.dedent(
     """
-    import json, os, subprocess, sys, time
+    import os, subprocess, sys, time
     from pathlib import Path
 
-    from nnr_profile.profiler.runner.child import write_result
+    import numpy as np
+
+    from nnr_profile.profiler.runner.child import child_task
 
 
-    def main(argv):
-        spec_path, result_path = argv
-        spec = json.loads(Path(spec_path).read_text())
+    @child_task()
+    def sleep(spec):
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         Path(spec["pids"]).write_text(f"{os.getpid()} {helper.pid}")
         time.sleep(spec["sleep"])
-        write_result(result_path, {"status": "ok"})
-        return 0
+        return {"status": "ok"}
+
+
+    @child_task(decode=lambda spec: spec["n"])
+    def count(n):
+        if n < 0:
+            raise ValueError(f"cannot count to {n}")
+        return {"n": n, "pid": os.getpid(), "values": np.arange(n, dtype=np.float32)}
+
+
+    @child_task()
+    def crash(spec):
+        os.abort()
     """
 )
 CUDA_PROBE = (
@@ -43,12 +64,21 @@ CUDA_PROBE = (
 
 
 @pytest.fixture
-def sleeper_env(tmp_path):
-    """An environment in which `python -m nnr_sleeper` is importable."""
+def sleeper_env(tmp_path, monkeypatch):
+    """An environment in which the tasks of `nnr_sleeper` are importable, here and in a child."""
     (tmp_path / "nnr_sleeper.py").write_text(SLEEPER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("nnr_sleeper", None)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
-    return env
+    yield env
+    sys.modules.pop("nnr_sleeper", None)
+
+
+def _task(name: str):
+    import nnr_sleeper
+
+    return getattr(nnr_sleeper, name)
 
 
 def _alive(pid: int) -> bool:
@@ -97,12 +127,46 @@ def test_error_line_falls_back_to_fatal_errors_then_to_the_last_non_warning_line
     assert error_line(CUDA_PROBE) is None
 
 
+def test_a_task_runs_in_a_child_and_its_arrays_come_back(sleeper_env):
+    outcome = spawn_child(_task("count"), {"n": 5}, sleeper_env, timeout_s=60)
+    assert outcome.status == STATUS_OK, outcome.error
+    assert outcome.result["n"] == 5 and outcome.result["pid"] != os.getpid()
+    assert outcome.result["wall_s"] >= 0
+    np.testing.assert_array_equal(outcome.result["values"], np.arange(5, dtype=np.float32))
+    assert _task("count")(2)["n"] == 2  # the task is still a plain function here
+
+
+def test_a_task_that_raises_or_crashes_comes_back_as_a_failed_value(sleeper_env):
+    raised = spawn_child(_task("count"), {"n": -1}, sleeper_env, timeout_s=60)
+    assert raised.status == STATUS_FAILED and raised.result is None
+    assert raised.error == "ValueError: cannot count to -1"
+    assert "Traceback" in raised.traceback
+    crashed = spawn_child(_task("crash"), {}, sleeper_env, timeout_s=60)
+    assert crashed.status == STATUS_FAILED and crashed.result is None
+    assert crashed.error.startswith("process killed by SIGABRT before writing a result")
+
+
+def _unregistered(spec):
+    return {}
+
+
+def test_only_a_registered_module_level_task_can_be_spawned():
+    with pytest.raises(UsageError, match="not a child task"):
+        spawn_child(_unregistered, {}, dict(os.environ))
+
+    def local(spec):
+        return {}
+
+    with pytest.raises(UsageError, match="module level"):
+        child_task()(local)
+
+
 def test_a_timed_out_child_and_its_own_children_are_killed_and_its_folder_removed(
     sleeper_env, tmp_path
 ):
     spec = {"pids": str(tmp_path / "pids"), "sleep": 120}
     began = time.monotonic()
-    outcome = launch_child("nnr_sleeper", spec, sleeper_env, timeout_s=3)
+    outcome = spawn_child(_task("sleep"), spec, sleeper_env, timeout_s=3)
     assert outcome.status == STATUS_TIMEOUT and time.monotonic() - began < 30
     for pid in _pids(tmp_path / "pids"):
         assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"process {pid} outlived the timeout"
@@ -111,7 +175,7 @@ def test_a_timed_out_child_and_its_own_children_are_killed_and_its_folder_remove
 
 def test_what_a_finished_child_left_running_in_its_group_is_killed(sleeper_env, tmp_path):
     spec = {"pids": str(tmp_path / "pids"), "sleep": 0}
-    outcome = launch_child("nnr_sleeper", spec, sleeper_env, timeout_s=60)
+    outcome = spawn_child(_task("sleep"), spec, sleeper_env, timeout_s=60)
     assert outcome.status == STATUS_OK, outcome.error
     _, helper = _pids(tmp_path / "pids")
     assert _wait_for(lambda: not _alive(helper), 5)
@@ -124,8 +188,9 @@ def test_a_child_dies_with_its_killed_parent_and_takes_its_folder_along(
     pids = tmp_path / "pids"
     parent_code = (
         "import sys\n"
-        "from nnr_profile.profiler.runner.child import launch_child\n"
-        f"launch_child('nnr_sleeper', {{'pids': {str(pids)!r}, 'sleep': 120}}, "
+        "from nnr_profile.profiler.runner.child import spawn_child\n"
+        "from nnr_sleeper import sleep\n"
+        f"spawn_child(sleep, {{'pids': {str(pids)!r}, 'sleep': 120}}, "
         "dict(__import__('os').environ), timeout_s=300)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", parent_code], env=sleeper_env)

@@ -41,7 +41,7 @@ def _one_line_error(proc, fragment):
     ("args", "fragment"),
     [
         (["--launcher", "slurm"], "--launcher slurm needs --partition"),
-        (["--launcher", "pbs"], "Invalid value for '--launcher'"),
+        (["--launcher", "pbs"], "--launcher 'pbs' is unknown: use local, slurm, submitit-local"),
         (["--partition", "gpu"], "--partition only applies to --launcher slurm, not local"),
         (["--launcher", "submitit-local", "--constraint", "a100"], "--constraint only applies"),
         (["--no-wait"], "--no-wait only applies to --launcher slurm or submitit-local"),
@@ -120,7 +120,7 @@ def test_a_gpu_sweep_from_a_login_node_without_gpus_is_one_job_array(tmp_path, m
         "run", "--model", "mlp,lenet", "--batch-size", "2", "--repeats", "2", "--timeout", "600",
         "--launcher", "slurm", "--partition", "gpu", "--constraint", "a100", "--no-wait",
         "--account", "lab", "--qos", "high", "--mem", "16g",
-        "--task-python", "touch X; python", "--db", str(db),
+        "--task-python", "nice -n 5 '/opt/my env/python'", "--db", str(db),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "submitted 8 trial(s) to Slurm job array 4242" in proc.stderr
@@ -137,7 +137,7 @@ def test_a_gpu_sweep_from_a_login_node_without_gpus_is_one_job_array(tmp_path, m
         "#SBATCH --mem=16G",
     ):
         assert line in sbatch, sbatch
-    assert "touch 'X;' python -u -m submitit.core._submit" in sbatch
+    assert "nice -n 5 '/opt/my env/python' -u -m submitit.core._submit" in sbatch
     assert (db.parent / "submitit" / "4242" / "cells.json").exists()
 
 

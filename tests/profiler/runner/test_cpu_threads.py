@@ -14,12 +14,11 @@ def test_cpu_children_leave_the_parent_a_core_unless_told_otherwise():
     mode = MODES["default"]
     cores = len(os.sched_getaffinity(0))
     assert cpu_threads() == max(1, cores - 1)
-    assert child_environment(mode, "torch", None, 0, base={})["OMP_NUM_THREADS"] == str(
-        cpu_threads()
-    )
-    told = child_environment(mode, "torch", None, 0, base={"OMP_NUM_THREADS": "3"})
+    cpu = child_environment("torch", "mlp", mode, None, 0, base={})
+    assert cpu["OMP_NUM_THREADS"] == str(cpu_threads())
+    told = child_environment("torch", "mlp", mode, None, 0, base={"OMP_NUM_THREADS": "3"})
     assert told["OMP_NUM_THREADS"] == "3"
-    assert "OMP_NUM_THREADS" not in child_environment(mode, "torch", 0, 0, base={})
+    assert "OMP_NUM_THREADS" not in child_environment("torch", "mlp", mode, 0, 0, base={})
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ def test_run_then_report_writes_every_file(db, tmp_path):
     assert (out / "overhead.png").stat().st_size > 10_000
     table = pd.read_csv(out / "overhead.csv")
     assert list(table.columns) == OVERHEAD_REPORT_COLUMNS
-    assert sorted(table["workload"]) == ["resnet18", "smallcnn"]
+    assert sorted(table["workload"]) == ["resnet18_cifar", "smallcnn"]  # resnet18: an alias
     assert set(table["gpu_arch"]) == {"CPU"}
     assert (table["n_trials"] == 1).all() and (table["n_iterations"] == 3).all()
 

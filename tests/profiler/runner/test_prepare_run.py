@@ -1,8 +1,10 @@
-"""One spec, the same knobs through every in-process runner (trial, replica, grad-SNR, verify).
+"""One spec, the same knobs through every runner (trial, replica, grad-SNR, verify).
 
 Each runner runs here, in this process, on a tiny real workload; afterwards the process's real
 PyTorch state shows which knobs it applied. A workload that sets no knob by design must leave
-them off in every runner, a normal one must turn them on in every runner.
+them off in every runner, a normal one must turn them on in every runner. The mode's
+environment is the child's process environment (`child_environment`), set once before the
+child starts: no in-process runner touches it.
 """
 
 import os
@@ -11,7 +13,9 @@ import pytest
 import torch
 
 from nnr_profile.core.modes import MODES
-from nnr_profile.core.specs import TrialSpec
+from nnr_profile.core.specs import STATUS_OK, TrialSpec
+from nnr_profile.profiler.runner.child import child_environment
+from nnr_profile.profiler.runner.process import spawn_trial
 from nnr_profile.profiler.runner.trial import prepare_run, run_trial
 from nnr_profile.studies.grad_snr import GradSnrSpec, measure, plan_runs
 from nnr_profile.studies.replica import ReplicaSpec, run_replica
@@ -90,6 +94,8 @@ def test_a_workload_without_knobs_gets_none_from_any_runner():
     off = {"deterministic_algorithms": False, "cudnn.deterministic": False}
     for name, knobs in seen.items():
         assert knobs == {**off, "CUBLAS_WORKSPACE_CONFIG": None}, name
+    env = child_environment("torch", "test_sets_no_knobs", DETERMINISTIC, None, 0, base={})
+    assert "CUBLAS_WORKSPACE_CONFIG" not in env
 
 
 @pytest.mark.usefixtures("fresh_torch_state")
@@ -97,7 +103,19 @@ def test_a_normal_workload_gets_the_modes_knobs_from_every_runner():
     seen = _run_each("mlp")
     for name, knobs in seen.items():
         assert knobs["deterministic_algorithms"] and knobs["cudnn.deterministic"], name
-        assert knobs["CUBLAS_WORKSPACE_CONFIG"], name
+        assert knobs["CUBLAS_WORKSPACE_CONFIG"] is None, f"{name} set the environment itself"
+    env = child_environment("torch", "mlp", DETERMINISTIC, None, 0, base={})
+    assert env["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+@pytest.mark.usefixtures("fresh_torch_state")
+def test_a_child_starts_with_the_modes_environment_and_records_it():
+    trial = TrialSpec("torch", "mlp", DETERMINISTIC, batch_size=4, warmup=0, iterations=1)
+    result = spawn_trial(trial, timeout_s=120)
+    assert result.status == STATUS_OK, result.error
+    assert result.knobs_applied["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert result.knobs_applied["deterministic_algorithms"] is True
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ  # the parent's own stays as it was
 
 
 @pytest.mark.usefixtures("fresh_torch_state")

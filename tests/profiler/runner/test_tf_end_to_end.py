@@ -114,6 +114,7 @@ def test_a_deterministic_tf_trial_repeats_bit_for_bit(monkeypatch):
         first, second = pool.map(lambda _: spawn_trial(spec, 300), range(2))
     assert first.status == second.status == "ok", first.error
     assert first.knobs_applied["op_determinism"].endswith("enable_op_determinism")
+    assert first.knobs_applied["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"  # from the child's env
     assert first.losses == second.losses
     assert first.weights_hash == second.weights_hash
 

@@ -79,7 +79,7 @@ def test_a_new_format_is_one_registration(tmp_path) -> None:
         assert detect_format(path) == "toy"
         assert trace_summary(path).stats[0].total_ns == 300
     finally:
-        del READERS["toy"]
+        READERS.unregister("toy")
 
 
 def test_writers_escape_hostile_names() -> None:

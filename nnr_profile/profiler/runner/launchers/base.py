@@ -1,16 +1,16 @@
-"""The launcher interface and registry: where a sweep's trials run (here, or on a cluster).
+"""The launcher interface: where a sweep's trials run (here, or on a cluster).
 
-A launcher is a config dataclass (its options, checked in `__post_init__`) and a class whose
-`launch(spec, db)` runs the sweep's pending cells and returns what they did. `make_launcher`
-builds one by name from the options the user gave and refuses an option the chosen launcher
-does not take. A new launcher is a module in this folder with a config dataclass and a
+A launcher is a config dataclass (its options, checked in `__post_init__`; see `config`) and a
+class whose `launch(spec, db)` runs the sweep's pending cells and returns what they did.
+`make_launcher` builds one by name from the options the user gave and refuses an option the
+chosen launcher does not take. A new built-in launcher is a module in this folder with a
 `Launcher` subclass decorated with `@register_launcher`, named in `LAUNCHER_MODULES`
-(`__init__.py`).
+(`__init__.py`), and its config dataclass in `config.py` (`CONFIGS`), whose `option` fields
+become command-line options; a plugin's is an entry point of the group `nnr_profile.launchers`.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import fields
@@ -19,14 +19,11 @@ from typing import Any, ClassVar
 
 from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.specs import TrialResult, TrialSpec
-from nnr_profile.profiler.runner.launchers import LAUNCHER_MODULES
+from nnr_profile.profiler.runner.launchers import LAUNCHERS
 from nnr_profile.profiler.runner.sweep import DeviceChoice, SweepOutcome, SweepSpec, resolve_devices
 
 Progress = Callable[[TrialSpec, TrialResult | None], None]
 """`on_progress(cell, result)` after each cell; `result` is None for a cell already done."""
-
-LAUNCHERS: dict[str, type[Launcher]] = {}
-"""Launcher classes by name, filled as their modules are imported (see `load_launchers`)."""
 
 
 class Launcher(ABC):
@@ -55,31 +52,29 @@ class Launcher(ABC):
 
 def register_launcher(cls: type[Launcher]) -> type[Launcher]:
     """Class decorator: make `cls` available as `--launcher <cls.name>`."""
-    LAUNCHERS[cls.name] = cls
-    return cls
+    return LAUNCHERS.register(cls.name, cls)
 
 
 def load_launchers() -> dict[str, type[Launcher]]:
-    """Every launcher of `LAUNCHER_MODULES`, imported and registered, by name."""
-    for module in LAUNCHER_MODULES.values():
-        importlib.import_module(module)
-    return {name: LAUNCHERS[name] for name in LAUNCHER_MODULES}
+    """Every launcher (built-ins and plugins), imported, by name."""
+    return dict(LAUNCHERS.items())
 
 
 def make_launcher(name: str, **options: Any) -> Launcher:
     """The launcher `name` configured with `options` (None: not given), every option checked."""
-    launchers = load_launchers()
-    if name not in launchers:
+    if name not in LAUNCHERS:
         raise ParameterError(
-            "launcher", "{name!r} is unknown: use {names}", name=name, names=", ".join(launchers)
+            "launcher", "{name!r} is unknown: use {names}", name=name, names=", ".join(LAUNCHERS)
         )
-    cls = launchers[name]
+    cls = LAUNCHERS.get(name)
     given = {key: value for key, value in options.items() if value is not None}
     accepted = {f.name for f in fields(cls.config_class)}
     for key in given:
         if key not in accepted:
             takers = [
-                n for n, c in launchers.items() if key in {f.name for f in fields(c.config_class)}
+                n
+                for n, c in load_launchers().items()
+                if key in {f.name for f in fields(c.config_class)}
             ]
             raise ParameterError(
                 key,

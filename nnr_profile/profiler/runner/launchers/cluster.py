@@ -29,6 +29,7 @@ from typing import Any
 from nnr_profile.core.errors import NnrError, ParameterError
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
 from nnr_profile.profiler.runner.launchers.base import Launcher, Progress
+from nnr_profile.profiler.runner.launchers.config import ClusterConfig
 from nnr_profile.profiler.runner.launchers.tasks import CellTask, run_cell_task
 from nnr_profile.profiler.runner.sweep import SweepOutcome, SweepSpec, plan_sweep
 
@@ -37,19 +38,6 @@ POLL_MAX_S = 15.0
 """Polls start every second and slow down to every 15 s as a sweep runs longer."""
 
 Stamp = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """Options every submitit launcher takes: devices, shared results folder, waiting."""
-
-    gpu: str = "all"
-    results_dir: str | Path | None = None
-    no_wait: bool = False
-
-    def folder(self, db: str | Path) -> Path:
-        """The shared results folder: `results_dir`, or the folder of `db`."""
-        return Path(self.results_dir) if self.results_dir else Path(db).resolve().parent
 
 
 @dataclass(frozen=True)

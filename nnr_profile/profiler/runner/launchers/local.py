@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from nnr_profile.profiler.runner.launchers.base import Launcher, Progress, register_launcher
+from nnr_profile.profiler.runner.launchers.config import LocalConfig
 from nnr_profile.profiler.runner.sweep import SweepOutcome, SweepSpec, run_sweep
-
-
-@dataclass(frozen=True)
-class LocalConfig:
-    """Options of the local launcher: the devices of this machine (`gpu`: all, cpu, 0,2)."""
-
-    gpu: str = "all"
 
 
 @register_launcher

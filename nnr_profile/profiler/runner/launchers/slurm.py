@@ -14,25 +14,25 @@ them and merges their shards instead of submitting those cells again.
 
 from __future__ import annotations
 
-import math
-import re
-import shlex
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nnr_profile.core.errors import NnrError, ParameterError
-from nnr_profile.core.params import COUNT, require
 from nnr_profile.core.specs import TrialSpec
 from nnr_profile.profiler.runner.launchers.base import register_launcher
 from nnr_profile.profiler.runner.launchers.cluster import (
-    ClusterConfig,
     ClusterLauncher,
     Submission,
     Task,
     task_minutes,
+)
+from nnr_profile.profiler.runner.launchers.config import (
+    SlurmConfig,
+    slurm_minutes,
+    task_python_command,
 )
 from nnr_profile.profiler.runner.launchers.slurm_queue import (
     GONE,
@@ -47,96 +47,6 @@ SLURM_MARGIN_MIN = 10
 """Minutes a Slurm task gets beyond the trial timeout (start-up, imports, writing the shard)."""
 SQUEUE_PATIENCE_S = 600.0
 """How long waiting rides out failing squeue calls (a controller restarting) before stopping."""
-_TIME = re.compile(r"(?:(\d+)-)?(\d+(?::\d+){0,2})")
-_MEM = re.compile(r"\d+[KMGT]?", re.IGNORECASE)
-
-
-def slurm_minutes(text: str) -> int:
-    """Whole minutes in a Slurm time (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S); ParameterError if bad."""
-    match = _TIME.fullmatch(text.strip())
-    if match:
-        parts = [int(p) for p in match[2].split(":")]
-        if match[1] is not None:  # D-H, D-H:M, D-H:M:S
-            total_s = int(match[1]) * 86400 + sum(
-                p * s for p, s in zip(parts, (3600, 60, 1), strict=False)
-            )
-        else:  # M, M:S, H:M:S
-            scale = {1: (60,), 2: (60, 1), 3: (3600, 60, 1)}[len(parts)]
-            total_s = sum(p * s for p, s in zip(parts, scale, strict=True))
-        if total_s > 0:
-            return math.ceil(total_s / 60)
-    raise ParameterError(
-        "time_limit",
-        "{value!r} is not a Slurm time: use minutes (90), H:M:S (1:30:00) or D-H:M (2-00:00)",
-        value=text,
-    )
-
-
-def task_python_command(text: str) -> str:
-    """The --task-python words, each quoted for the sbatch script (no shell syntax runs)."""
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise ParameterError(
-            "task_python", "{value!r} cannot be split into words: {reason}", value=text, reason=exc
-        ) from exc
-    if not words:
-        raise ParameterError("task_python", "is empty: give the command that starts Python")
-    return shlex.join(words)
-
-
-@dataclass(frozen=True)
-class SlurmConfig(ClusterConfig):
-    """Options of the Slurm launcher, checked together before anything is planned."""
-
-    partition: str | None = None
-    constraint: str | None = None
-    gpus_per_node: int | None = None
-    account: str | None = None
-    qos: str | None = None
-    time_limit: str | None = None
-    mem: str | None = None
-    task_python: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.partition:
-            raise ParameterError(
-                "launcher", "slurm needs {partition} (see 'sinfo -s' for the partitions)"
-            )
-        for name in ("partition", "constraint", "account", "qos"):
-            value = getattr(self, name)
-            if value is not None and (
-                not value.strip() or any(c.isspace() or not c.isprintable() for c in value)
-            ):
-                raise ParameterError(
-                    name, "{value!r} is not a Slurm name (no spaces or control characters)",
-                    value=value,
-                )  # fmt: skip
-        require("gpus_per_node", self.gpus_per_node, COUNT, optional=True)
-        if self.on_cpu and self.gpus_per_node is not None:
-            raise ParameterError(
-                "gpus_per_node", "reserves GPUs but {gpu} cpu runs on the CPU: drop one"
-            )
-        if self.gpu.strip().lower() not in ("all", "cpu"):
-            raise ParameterError(
-                "gpu",
-                "{value} names GPUs of this machine; with {launcher} slurm each task runs on the "
-                "GPU Slurm gives it: use {gpu} all (the default) or {gpu} cpu",
-                value=self.gpu,
-            )
-        if self.time_limit is not None:
-            slurm_minutes(self.time_limit)
-        if self.mem is not None and not _MEM.fullmatch(self.mem.strip()):
-            raise ParameterError(
-                "mem", "{value!r} is not a Slurm memory size: use e.g. 16G or 500M", value=self.mem
-            )
-        if self.task_python is not None:
-            task_python_command(self.task_python)
-
-    @property
-    def on_cpu(self) -> bool:
-        """True when the trials run on the CPU (--gpu cpu)."""
-        return self.gpu.strip().lower() == "cpu"
 
 
 @register_launcher

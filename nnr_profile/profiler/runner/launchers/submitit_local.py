@@ -6,21 +6,16 @@ tasks on one device take turns (a lock file per device in `<results-dir>/locks`)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nnr_profile.core.specs import TrialSpec
 from nnr_profile.profiler.runner.launchers.base import register_launcher
-from nnr_profile.profiler.runner.launchers.cluster import ClusterConfig, ClusterLauncher, Submission
+from nnr_profile.profiler.runner.launchers.cluster import ClusterLauncher, Submission
+from nnr_profile.profiler.runner.launchers.config import SubmititLocalConfig
 from nnr_profile.profiler.runner.sweep import SweepSpec
 
 LOCAL_MAX_MIN = 7 * 24 * 60
-
-
-@dataclass(frozen=True)
-class SubmititLocalConfig(ClusterConfig):
-    """Options of the submitit-local launcher: devices, results folder, waiting."""
 
 
 @register_launcher

@@ -25,6 +25,11 @@ the events and keeps the stream's first and last :data:`ENDS` bytes, where Chrom
 their other top-level fields (Kineto: ``deviceProperties`` before the events,
 ``displayTimeUnit`` after them); when those fields are not found there, a second pass reads
 them (skipping the events).
+
+Bounds: every byte reaches the parser through :class:`JsonBounds`, which refuses nesting
+deeper than :data:`~.limits.MAX_JSON_DEPTH` and a string, key or number longer than
+:data:`~.limits.MAX_FIELD_BYTES` before the parser sees the chunk that holds it; its scan is
+a few C-level byte operations per read, so time and memory stay linear in the file's size.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from __future__ import annotations
 import collections
 import gzip
 import io
+import itertools
 import math
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +52,7 @@ import orjson
 from nnr_profile.core.errors import TraceError
 from nnr_profile.profiler.traces.base import Probe, TraceReader, register_reader
 from nnr_profile.profiler.traces.files import GZIP_MAGIC, read_head
+from nnr_profile.profiler.traces.limits import MAX_FIELD_BYTES, MAX_JSON_DEPTH, too_long
 from nnr_profile.profiler.traces.names import short_from_demangled
 from nnr_profile.profiler.traces.schema import (
     TraceSummary,
@@ -86,13 +94,104 @@ def _first_line(exc: Exception) -> str:
     return (text[0] if text else type(exc).__name__)[:120]
 
 
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_KEEP = b'[]{}"'
+_NOT_KEPT = bytes(b for b in range(256) if b not in _KEEP)
+_STEP = tuple(1 if b in b"[{" else -1 for b in range(256))
+_ENDS_TOKEN = b'[]{},:" \t\r\n'
+_TOKEN_ENDS = bytes.maketrans(_ENDS_TOKEN, b" " * len(_ENDS_TOKEN))
+
+
+class JsonBounds:
+    """A stream that passes reads through and refuses JSON past the module's bounds.
+
+    It follows the JSON text read by read (inside a string or not, a pending backslash, the
+    nesting depth, the length of a string or bare token that runs on into the next read), so
+    a value that spans reads is measured whole; an escape counts as one byte. Each read is at
+    most :data:`~.limits.MAX_FIELD_BYTES` long, so only a value that spans reads can be too
+    long. The work per read is C-level byte operations: escapes become one byte, the quotes
+    and brackets are kept, and the quotes of strings without brackets drop out in pairs
+    (which keeps every bracket's parity), so the brackets left to walk are few. Invalid JSON
+    may be measured wrongly after its first error, which the parser reports on its own.
+    """
+
+    def __init__(self, stream: IO[bytes], path: Path) -> None:
+        self._stream = stream
+        self._path = path
+        self._in_string = False
+        self._escape = False
+        self._depth = 0
+        self._string = 0
+        self._token = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (at most the field limit), checked before they return."""
+        size = MAX_FIELD_BYTES if size < 0 else min(size, MAX_FIELD_BYTES)
+        data = self._stream.read(size)
+        if data:
+            self._check(data)
+        return data
+
+    def _check(self, data: bytes) -> None:
+        if self._escape:
+            data, self._escape, self._string = data[1:], False, self._string + 1
+        data = _ESCAPE.sub(b"_", data)
+        if data.endswith(b"\\"):
+            data, self._escape = data[:-1], True
+        kept = data.translate(None, _NOT_KEPT)
+        start_in = self._in_string
+        end_in = start_in ^ bool(kept.count(b'"') % 2)
+        self._check_lengths(data, start_in, end_in)
+        kept = (b'"' if start_in else b"") + kept.replace(b'""', b"")
+        if b'"' in kept:
+            kept = b"".join(kept.split(b'"')[0::2])
+        self._check_depth(kept)
+        self._in_string = end_in
+
+    def _check_lengths(self, data: bytes, start_in: bool, end_in: bool) -> None:
+        """The string or bare token (number, literal) that runs on from the last read, and
+        the one that runs on into the next."""
+        first = data.find(b'"')
+        bare = data.translate(_TOKEN_ENDS)
+        cut = bare.find(b" ")
+        if start_in:
+            self._string += len(data) if first < 0 else first
+            if self._string > MAX_FIELD_BYTES:
+                raise too_long(self._path, "a JSON string", None, MAX_FIELD_BYTES, "bytes")
+        else:
+            self._token += len(bare) if cut < 0 else cut
+            if self._token > MAX_FIELD_BYTES:
+                raise too_long(
+                    self._path, "a JSON number or literal", None, MAX_FIELD_BYTES, "bytes"
+                )
+        if end_in:
+            if first >= 0:
+                self._string = len(data) - 1 - data.rfind(b'"')
+            self._token = 0
+        elif cut >= 0:
+            self._token = len(bare) - 1 - bare.rfind(b" ")
+
+    def _check_depth(self, brackets: bytes) -> None:
+        opens = brackets.count(b"[") + brackets.count(b"{")
+        if self._depth + opens > MAX_JSON_DEPTH:
+            steps = map(_STEP.__getitem__, brackets)
+            if max(itertools.accumulate(steps, initial=self._depth)) > MAX_JSON_DEPTH:
+                raise TraceError(
+                    f"{self._path} nests JSON arrays or objects more than {MAX_JSON_DEPTH} "
+                    f"levels deep, over the reader's limit of {MAX_JSON_DEPTH} levels (a "
+                    "Chrome trace nests a few); the file is corrupt or not a trace"
+                )
+        self._depth += 2 * opens - len(brackets)
+
+
 @contextmanager
-def _json_stream(path: Path) -> Iterator[IO[bytes]]:
-    """The file's JSON bytes as a stream (inflated on the fly), with errors as TraceErrors."""
+def _json_stream(path: Path) -> Iterator[JsonBounds]:
+    """The file's JSON bytes as a stream (inflated on the fly and kept within the module's
+    bounds), with errors as TraceErrors."""
     compressed = read_head(path, 2) == GZIP_MAGIC
     try:
         with gzip.open(path, "rb") if compressed else path.open("rb") as stream:
-            yield stream
+            yield JsonBounds(stream, path)
     except ijson.JSONError as exc:
         raise TraceError(
             f"{path} is not valid JSON ({_first_line(exc)}); the trace is truncated or corrupt, "
@@ -145,7 +244,7 @@ def top_level(path: Path) -> tuple[str, dict[str, Any]]:
 class _Ends:
     """A stream that passes reads through and keeps its first and last :data:`ENDS` bytes."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: JsonBounds) -> None:
         self._stream = stream
         self.head = b""
         self.tail = b""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from nnr_profile.core.errors import TraceError
 from nnr_profile.profiler.traces.base import Probe, TraceReader, register_reader
-from nnr_profile.profiler.traces.files import csv_rows, open_csv_text
+from nnr_profile.profiler.traces.files import csv_lines, csv_rows, open_csv_text
 from nnr_profile.profiler.traces.names import short_from_demangled
 from nnr_profile.profiler.traces.schema import KernelStats, TraceSummary, merge_stats, summary_frame
 from nnr_profile.profiler.traces.units import duration_ns
@@ -69,11 +69,12 @@ WHAT = "an nsys stats CSV report (nsys stats --report cuda_gpu_kern_sum --format
 def summarize_nsys_stats_csv(path: Path) -> TraceSummary:
     """Per-kernel statistics from an nsys stats kernel-summary CSV file."""
     with open_csv_text(path, WHAT) as handle:
-        lines = list(itertools.islice(handle, HEADER_LINES))
+        text = csv_lines(path, handle)
+        lines = list(itertools.islice(text, HEADER_LINES))
         start = find_header(lines)
         if start < 0:
             raise TraceError(f"{path} is not an nsys stats CSV report (no known header)")
-        rows = csv_rows(path, itertools.chain(lines[start:], handle))
+        rows = csv_rows(path, itertools.chain(lines[start:], text))
         header = [c.strip() for c in next(rows)]
         i_total, i_calls = _find(header, "Total Time"), _find(header, "Instances")
         i_min, i_max = _find(header, "Min", "Minimum"), _find(header, "Max", "Maximum")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnr_profile.core.errors import TraceError
 from nnr_profile.profiler.traces.base import Probe, TraceReader, register_reader
-from nnr_profile.profiler.traces.files import csv_rows, open_csv_text
+from nnr_profile.profiler.traces.files import csv_lines, csv_rows, open_csv_text
 from nnr_profile.profiler.traces.names import short_from_demangled
 from nnr_profile.profiler.traces.schema import (
     KernelStats,
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 WHAT = "an nvprof CSV file (nvprof --csv --print-gpu-trace or --print-gpu-summary)"
 GPU_ACTIVITIES = "GPU activities"
 MAIN_TITLE = "profiling result"
-_TITLE = re.compile(r"^=+\d*=+ ?(.*?)\s*$")
-_LAUNCH_ID = re.compile(r"\s+\[\d+\]$")
+_TITLE = re.compile(r"^=+\d*=+ ?(.*)$", re.DOTALL)
+_LAUNCH_ID = re.compile(r"\[\d+\]")
 _DEVICE = re.compile(r"^(.*\S)\s+\((\d+)\)$")
 _UNIT_CELLS = {"", "%", "B", "KB", "MB", "GB", "B/s", "KB/s", "MB/s", "GB/s", *NS_PER_UNIT}
 
@@ -74,8 +74,9 @@ def gpu_activity_lines(lines: Iterable[str], skipped: list[str]) -> Iterator[str
     for line in lines:
         match = _TITLE.match(line)
         if match:
-            if not match.group(1).startswith(" "):  # indented titles nest (NVTX ranges)
-                title = match.group(1).rstrip(":").strip()
+            text = match.group(1).rstrip()
+            if not text.startswith(" "):  # indented titles nest (NVTX ranges)
+                title = text.rstrip(":").strip()
                 state = "done" if state == "reading" else state
             continue
         if not line.strip():
@@ -105,7 +106,13 @@ def _column(header: list[str], name: str, path: Path) -> int:
 
 
 def _kernel_name(raw: str) -> str:
-    return _LAUNCH_ID.sub("", raw.strip())
+    """The name without nvprof's launch-id suffix (whitespace, then ``[<digits>]``), found
+    by partition, not by a backtracking pattern."""
+    name = raw.strip()
+    head, bracket, tail = name.rpartition("[")
+    if bracket and _LAUNCH_ID.fullmatch(bracket + tail) and head[-1:].isspace():
+        return head.rstrip()
+    return name
 
 
 def _check_length(path: Path, row: list[str], header: list[str]) -> None:
@@ -190,7 +197,7 @@ def _read(path: Path) -> tuple[dict[str, list[Any]] | None, list[KernelStats], t
     skipped: list[str] = []
     columns, stats, other_rows = None, [], 0
     with open_csv_text(path, WHAT) as handle:
-        rows = csv_rows(path, gpu_activity_lines(handle, skipped))
+        rows = csv_rows(path, gpu_activity_lines(csv_lines(path, handle), skipped))
         header = [cell.strip() for cell in next(rows, [])]
         if not header:
             raise TraceError(

@@ -3,7 +3,8 @@
 Kernels are in ``CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL`` and/or ``CUPTI_ACTIVITY_KIND_KERNEL``
 (both are read), ``start``/``end`` integer nanoseconds, names as ids into ``StringTable``
 (mangled C++ names, kept as stored: the reader does not demangle), GPU names in
-``CUPTI_ACTIVITY_KIND_DEVICE``. Files are opened read-only.
+``CUPTI_ACTIVITY_KIND_DEVICE``. Files are opened read-only. A name over
+:data:`~.limits.MAX_FIELD_BYTES` bytes is refused, never read whole into Python.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING
 from nnr_profile.core.errors import TraceError
 from nnr_profile.profiler.traces.base import Probe, TraceReader, register_reader
 from nnr_profile.profiler.traces.files import (
+    capped_text,
     check_kernel_times,
+    check_size,
     column_names,
     reading_sqlite,
     strings_by_id,
@@ -44,8 +47,8 @@ def _no_kernels(path: Path) -> TraceError:
     )
 
 
-def _strings(conn: sqlite3.Connection, ids: set[int]) -> dict[int, str]:
-    return strings_by_id(conn, "StringTable", "_id_", ids)
+def _strings(conn: sqlite3.Connection, path: Path, ids: set[int]) -> dict[int, str]:
+    return strings_by_id(conn, path, "StringTable", "_id_", ids)
 
 
 def _kernel_union(conn: sqlite3.Connection, path: Path) -> str:
@@ -55,20 +58,33 @@ def _kernel_union(conn: sqlite3.Connection, path: Path) -> str:
     if not present or "StringTable" not in tables:
         raise TraceError(f"{path} is not an nvprof database (no kernel or StringTable tables)")
     for table in present:
-        check_kernel_times(conn, path, table, "name", lambda ids: _strings(conn, ids))
+        check_kernel_times(conn, path, table, "name", lambda ids: _strings(conn, path, ids))
     return " UNION ALL ".join(f'SELECT name, deviceId, start, "end" FROM {t}' for t in present)
 
 
-def _device_names(conn: sqlite3.Connection) -> dict[int, str]:
+def _name(names: dict[int, str], name_id: int) -> tuple[str, str]:
+    """(name, short name) of one kernel; a missing id is named as missing, never shortened."""
+    name = names.get(name_id)
+    if name is None:
+        missing = f"<kernel name id {name_id} missing from StringTable>"
+        return missing, missing
+    return name, short_from_mangled(name)
+
+
+def _device_names(conn: sqlite3.Connection, path: Path) -> dict[int, str]:
     if "CUPTI_ACTIVITY_KIND_DEVICE" not in table_names(conn):
         return {}
     if "name" not in column_names(conn, "CUPTI_ACTIVITY_KIND_DEVICE"):
         return {}
     rows = conn.execute(
-        "SELECT d.id, s.value FROM CUPTI_ACTIVITY_KIND_DEVICE d "
+        f"SELECT d.id, {capped_text('s.value')} FROM CUPTI_ACTIVITY_KIND_DEVICE d "
         "JOIN StringTable s ON s._id_ = d.name"
     )
-    return {int(device): str(name) for device, name in rows}
+    found: dict[int, str] = {}
+    for device, name in rows:
+        check_size(path, "a GPU name in StringTable", name)
+        found[int(device)] = str(name)
+    return found
 
 
 def summarize_nvprof_sqlite(path: Path) -> TraceSummary:
@@ -81,11 +97,10 @@ def summarize_nvprof_sqlite(path: Path) -> TraceSummary:
         ).fetchall()
         if not rows:
             raise _no_kernels(path)
-        names = _strings(conn, {r[0] for r in rows})
+        names = _strings(conn, path, {r[0] for r in rows})
     stats = []
     for name_id, calls, total, low, high in rows:
-        name = names.get(name_id, f"<unknown kernel name id {name_id}>")
-        stats.append(KernelStats(name, short_from_mangled(name), calls, total, low, high))
+        stats.append(KernelStats(*_name(names, name_id), calls, total, low, high))
     return TraceSummary(merge_stats(stats))
 
 
@@ -96,14 +111,11 @@ def read_nvprof_sqlite(path: Path) -> pd.DataFrame:
         rows = conn.execute(f"SELECT * FROM ({union}) ORDER BY start").fetchall()
         if not rows:
             raise _no_kernels(path)
-        names = _strings(conn, {r[0] for r in rows})
-        gpus = _device_names(conn)
+        names = _strings(conn, path, {r[0] for r in rows})
+        gpus = _device_names(conn, path)
     columns = new_kernel_columns()
     for name_id, device, start, end in rows:
-        name = names.get(name_id, f"<unknown kernel name id {name_id}>")
-        add_launch(
-            columns, name, short_from_mangled(name), device, gpus.get(device), start, end - start
-        )
+        add_launch(columns, *_name(names, name_id), device, gpus.get(device), start, end - start)
     return kernel_frame(columns)
 
 

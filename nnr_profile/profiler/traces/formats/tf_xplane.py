@@ -24,6 +24,10 @@ What becomes a row (:data:`~.schema.KERNEL_COLUMNS`):
 Times: ``start_ns`` is the line's ``timestamp_ns`` plus the event's ``offset_ps``, and
 ``duration_ns`` the event's ``duration_ps``, each rounded to the nearest ns (halves up);
 ``end_ns`` is ``start_ns + duration_ns``.
+
+Bounds: the file is parsed whole (protobuf has no streaming parser, so memory is linear in
+its size; protobuf refuses nesting past its own recursion limit), and an event name or display
+name over :data:`~.limits.MAX_FIELD_BYTES` bytes is refused before any row is built.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from nnr_profile.core.errors import TraceError
 from nnr_profile.profiler.traces.base import Probe, TraceReader, register_reader
 from nnr_profile.profiler.traces.files import check_file
+from nnr_profile.profiler.traces.limits import MAX_FIELD_BYTES, too_long
 from nnr_profile.profiler.traces.names import short_from_demangled
 from nnr_profile.profiler.traces.schema import (
     TraceSummary,
@@ -127,6 +132,17 @@ def _stat_names(plane: Any, event: Any) -> set[str]:
     }
 
 
+def check_names(path: Path, plane: Any) -> None:
+    """Refuse a plane with an event name or display name over the field limit."""
+    for meta in plane.event_metadata.values():
+        for what, text in (("an event name", meta.name), ("a display name", meta.display_name)):
+            size = len(text.encode())
+            if size > MAX_FIELD_BYTES:
+                raise too_long(
+                    path, f"{what} in plane {plane.name[:80]!r}", size, MAX_FIELD_BYTES, "bytes"
+                )
+
+
 def _gpu_rows(plane: Any, device: int, columns: dict[str, list[Any]]) -> None:
     lines = [line for line in plane.lines if line.name.startswith("Stream")]
     has_details = any(
@@ -175,6 +191,7 @@ def xplane_columns(path: Path) -> dict[str, list[Any]]:
     gpu_planes = [(p, int(m.group(1))) for p, m in gpu_planes if m]
     if gpu_planes:
         for plane, device in gpu_planes:
+            check_names(path, plane)
             _gpu_rows(plane, device, columns)
         if not columns["name"]:
             raise TraceError(
@@ -188,6 +205,7 @@ def xplane_columns(path: Path) -> dict[str, list[Any]]:
             "profiler capture (or it is corrupt), profile again"
         )
     for plane in hosts:
+        check_names(path, plane)
         _host_rows(plane, columns)
     if not columns["name"]:
         raise TraceError(
