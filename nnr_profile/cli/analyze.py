@@ -184,6 +184,7 @@ def _echo_verify(report: Any, spec: Any, locate: bool, as_json: bool) -> None:
 @options.seed(help="Base seed (replica r adds r).")
 @options.timeout(default=21600.0, help="Seconds per replica.")
 @options.force(help="Redo replicas already in the store.")
+@options.preset("variability")
 @options.db()
 def variability_command(
     training: options.TrainingOptions,
@@ -198,20 +199,19 @@ def variability_command(
     seed: int,
     timeout_s: float,
     force: bool,
+    preset: str | None,
     db: str,
 ) -> None:
     """Train R replicas per noise setting to the end and store accuracy, predictions, weights.
 
-    Each replica is its own process; re-running the same command resumes. 'nnr-profile report'
-    then writes variability.csv, per_class.csv, subgroups.csv (CelebA) and the figures. On the
-    CPU the kernels are deterministic, so 'impl' behaves like 'control' there.
+    Each replica is its own process; re-running resumes. 'nnr-profile report' then writes
+    variability.csv, per_class.csv, subgroups.csv (CelebA) and the figures. On the CPU the
+    kernels are deterministic, so 'impl' behaves like 'control' there.
 
     \b
     Examples:
       nnr-profile variability --model mlp --dataset digits --replicas 5 --epochs 20 --gpu cpu
-      nnr-profile variability --model smallcnn --dataset cifar10 --data-dir ~/data \\
-          --replicas 10 --settings algo+impl,algo,impl,control --epochs 30
-      nnr-profile variability --framework tf --model resnet18 --dataset celeba --data-dir ~/data
+      nnr-profile variability --preset study-smallcnn-cifar10 --data-dir ~/data --gpu 0
     """
     from nnr_profile.profiler.runner.sweep import resolve_devices
     from nnr_profile.studies.variability import (
@@ -238,7 +238,7 @@ def variability_command(
         workload_args=parse_workload_args(workload_args),
         timeout_s=timeout_s,
     )
-    _notes([choice.note])
+    _notes([choice.note, preset and f"preset {preset}"])
     printer = _replica_printer(len(plan_variability(spec)))
     outcome = run_variability(spec, db, force=force, on_progress=printer)
     click.echo(

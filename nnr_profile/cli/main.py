@@ -33,13 +33,23 @@ def cli() -> None:
 
 
 @cli.command("list")
-def list_command() -> None:
-    """List workloads, installed frameworks and the devices seen.
+@click.option(
+    "--presets", "only_presets", is_flag=True, help="List the presets and what each sets."
+)
+def list_command(only_presets: bool) -> None:
+    """List workloads, installed frameworks and the devices seen (or the presets).
 
     \b
     Example:
       nnr-profile list
+      nnr-profile list --presets
     """
+    if only_presets:
+        from nnr_profile.core.presets import PRESETS
+
+        for preset in PRESETS.values():
+            click.echo(preset.line())
+        return
     from nnr_profile.profiler.collectors.nvml import list_gpus
     from nnr_profile.workloads.adapter import framework_available
     from nnr_profile.workloads.registry import FRAMEWORKS, broken_plugins, load_workloads
@@ -113,6 +123,7 @@ def env_command(gpu_index: int | None) -> None:
 )
 @options.trial_options()
 @options.launcher_options()
+@options.preset("run")
 @options.force()
 @options.db()
 def run_command(
@@ -123,6 +134,7 @@ def run_command(
     measured: options.MeasuredOptions,
     trial: options.TrialOptions,
     launcher: options.LauncherChoice,
+    preset: str | None,
     force: bool,
     db: str,
 ) -> None:
@@ -138,6 +150,7 @@ def run_command(
       nnr-profile run --model calibrate --workload-arg overhead=0.2 --modes default,deterministic
       nnr-profile run --model resnet50 --collector timing,torch-profiler
       nnr-profile run --model resnet50 --launcher slurm --partition gpu --constraint a100
+      nnr-profile run --preset study --gpu 0     # the study's overhead protocol
     """
     from nnr_profile.cli.progress import sweep_progress
     from nnr_profile.studies.measure import measure, plan_measurement
@@ -148,7 +161,7 @@ def run_command(
     target = measured.target()
     for note in planned.notes:
         _note(note)
-    measurement = measure(planned, db, runner, sweep_progress, target, force, on_note=_note)
+    measurement = measure(planned, db, runner, sweep_progress, target, force, _note, preset)
     sys.exit(_echo_measurement(measurement, db, target))
 
 

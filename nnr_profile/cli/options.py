@@ -375,6 +375,30 @@ def _grouped(
     return decorate
 
 
+def preset(command: str) -> Callable[[Any], Any]:
+    """--preset NAME: a named set of `command`'s options (`core.presets`), read before the
+    others; an option given on the command line overrides its preset value."""
+
+    def apply(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from nnr_profile.core.presets import preset_settings
+
+        name = value.strip()
+        ctx.default_map = {**(ctx.default_map or {}), **preset_settings(name, command)}
+        return name
+
+    return click.option(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        is_eager=True,
+        callback=apply,
+        help="The study's protocol as option values (see 'nnr-profile list --presets'); "
+        "options given here override it.",
+    )
+
+
 def refuse_given(names: Sequence[str], problem: str) -> None:
     """Refuse (ParameterError, exit 2) the first of the parameters `names` that the user gave
     to the running command; `problem` says why it does not apply (it may name `{param}`s)."""

@@ -20,6 +20,7 @@ that fails is a bug and raises.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
@@ -72,6 +73,9 @@ class Registry(Generic[T]):
         self._slots: dict[str, Any] = {}
         """name -> its entry, or the `_Pending` that will import it; in registration order."""
         self._loaded = False
+        self._loading = False
+        self._lock = threading.RLock()
+        """Held while loading or importing a lazy entry: threads see a registry whole."""
 
     @overload
     def register(self, name: str) -> Callable[[T], T]: ...
@@ -100,11 +104,18 @@ class Registry(Generic[T]):
         """Import the built-in modules and read the entry-point group, once per process."""
         if self._loaded:
             return
-        self._loaded = True
-        for module in self.modules:
-            importlib.import_module(module)
-        if self.group is not None:
-            self._read_group(self.group)
+        with self._lock:
+            if self._loaded or self._loading:
+                return  # done meanwhile, or asked again by a module this thread imports
+            self._loading = True
+            try:
+                for module in self.modules:
+                    importlib.import_module(module)
+                if self.group is not None:
+                    self._read_group(self.group)
+                self._loaded = True
+            finally:
+                self._loading = False
 
     def names(self) -> list[str]:
         """Every name not known to be broken, in registration order (lazy ones not imported)."""
@@ -167,6 +178,13 @@ class Registry(Generic[T]):
 
     def _resolve(self, name: str) -> None:
         """Import `name` when it is lazy: kept when it loads and passes `check`, else recorded."""
+        if not isinstance(self._slots.get(name), _Pending):
+            return
+        with self._lock:
+            self._resolve_pending(name)
+
+    def _resolve_pending(self, name: str) -> None:
+        """`_resolve` under the lock (another thread may have resolved `name` meanwhile)."""
         pending = self._slots.get(name)
         if not isinstance(pending, _Pending):
             return

@@ -1,4 +1,4 @@
-"""Safe text for the files users open: Markdown cells, spreadsheet-safe CSV cells, file slugs.
+"""Safe text for the files users open: Markdown, CSV, LaTeX and HTML cells, file slugs.
 
 One escaping layer for every writer (reports and traces):
 
@@ -12,10 +12,14 @@ One escaping layer for every writer (reports and traces):
   plugin's name cannot place a file outside its folder.
 - `latex_text`: text for a LaTeX table cell (the ten special characters escaped, line breaks
   and other control characters shown as spaces).
+- `html_text`: text for an HTML page, element or attribute (``& < > " '`` as entities, control
+  characters other than line breaks and tabs shown as spaces), so a name holding ``<script>``
+  is shown, never run.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _UNSAFE_FILE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
 
@@ -69,6 +74,11 @@ def latex_text(value: Any) -> str:
     """`value` as text that LaTeX prints as written inside one table cell."""
     text = _CONTROL.sub(" ", str(value))
     return _LATEX_PATTERN.sub(lambda m: _LATEX_SPECIAL[m.group(0)], text)
+
+
+def html_text(value: Any) -> str:
+    """`value` as HTML text, safe inside an element or a quoted attribute value."""
+    return html.escape(_HTML_CONTROL.sub(" ", str(value)), quote=True)
 
 
 def slug(name: str, fallback: str = "unnamed") -> str:

@@ -35,6 +35,7 @@ CELL_COLUMNS = [
 ]
 """The cell a trial ran in, as the ``trials`` table stores it (its host included)."""
 
+
 @dataclass
 class ReportInputs:
     """The store's contents as the report tables need them.
@@ -42,7 +43,8 @@ class ReportInputs:
     trials: every trial (the ``trials`` table); per_trial: one row per successful timing trial
     with its cell columns, repeat, host and median_ms / iqr_ratio / n_iterations (see
     `trial_summary`); skipped: iteration rows left out (SKIPPED_COLUMNS); kernels, replicas,
-    predictions, weights, attributes, op_probes: as the store returns them.
+    predictions, weights, non_trainable_weights (BatchNorm statistics), attributes, op_probes:
+    as the store returns them.
     """
 
     trials: pd.DataFrame
@@ -52,6 +54,7 @@ class ReportInputs:
     replicas: pd.DataFrame = field(default_factory=pd.DataFrame)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     weights: dict = field(default_factory=dict)
+    non_trainable_weights: dict = field(default_factory=dict)
     attributes: pd.DataFrame = field(default_factory=pd.DataFrame)
     op_probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     checked: bool = True
@@ -183,6 +186,7 @@ def load_inputs(store: Store) -> ReportInputs:
         replicas=replicas,
         predictions=store.predictions(),
         weights=store.replica_weights(ok),
+        non_trainable_weights=store.replica_weights(ok, non_trainable=True),
         attributes=store.example_attributes(),
         op_probes=store.op_probes(),
         checked=store.checked,

@@ -11,6 +11,7 @@ each knob-ladder step's cost over the previous step (`ladder`), the energy overh
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from nnr_profile.reports.clocks import clock_noise_by_mode, trial_column, with_clock_noise
@@ -25,13 +26,14 @@ from nnr_profile.reports.overhead import (
     overhead_from_trials,
     with_sequential_interval,
 )
-from nnr_profile.store.database import Store
+from nnr_profile.store.database import CELL_MARKS, Store
 
 OVERHEAD_REPORT_COLUMNS = [
     *OVERHEAD_COLUMNS,
     *STEP_COLUMNS,
     *ENERGY_COLUMNS,
     *SEQUENTIAL_COLUMNS,
+    "preset",
 ]
 """Columns of the report's overhead table (overhead.csv)."""
 
@@ -56,30 +58,45 @@ def overhead_rows(per_trial: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame
     table = with_energy(table, energy_overhead(per_trial, timing))
     noise = clock_noise_by_mode(trial_column(per_trial, timing, "clock_noise"))
     table = with_intervals(with_clock_noise(table, noise), timing)
-    return table[OVERHEAD_REPORT_COLUMNS]
+    return with_presets(table, timing)[OVERHEAD_REPORT_COLUMNS]
 
 
 def with_intervals(table: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
     """`table` with SEQUENTIAL_COLUMNS: rows of cells whose repeats a precision target chose
-    (`trials` with interval 'sequential', see `Store.mark_sequential`) carry the sequential
+    (`trials` with interval 'sequential', see `Store.mark_cells`) carry the sequential
     interval in ci_low_pct / ci_high_pct (`overhead.with_sequential_interval`), every other row
     the t-interval (interval 't'); t_ci_low_pct / t_ci_high_pct keep the t bounds (percent)."""
     out = table.assign(
         interval="t", t_ci_low_pct=table["ci_low_pct"], t_ci_high_pct=table["ci_high_pct"]
     )
-    if out.empty or trials is None or "interval" not in trials.columns:
-        return out
-    marked = trials[trials["interval"] == "sequential"]
-    if marked.empty:
-        return out
-    cells = _cells(group_keys(marked)).drop_duplicates().assign(_sequential=True)
-    hit = _cells(out).merge(cells, on=GROUP_COLUMNS, how="left")["_sequential"]
-    hit = hit.fillna(False).astype(bool).to_numpy()
+    hit = np.array(["sequential" in marks for marks in row_marks(out, trials, "interval")])
     if hit.any():
         sequential = with_sequential_interval(out.loc[hit, OVERHEAD_COLUMNS])
         for column in ("ci_low_pct", "ci_high_pct", "interval"):
             out.loc[hit, column] = sequential[column].to_numpy()
     return out
+
+
+def with_presets(table: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
+    """`table` with `preset`: the preset(s) that planned each row's trials ('/'-joined; ''
+    for trials run with options alone)."""
+    marks = row_marks(table, trials, "preset")
+    return table.assign(preset=["/".join(sorted(m)) for m in marks])
+
+
+def row_marks(table: pd.DataFrame, trials: pd.DataFrame | None, mark: str) -> list[set[str]]:
+    """Per row of `table` (GROUP_COLUMNS), the values of the cell mark `mark` (a column of
+    `Store.trials()`) among its cell's trials; empty sets where none is marked."""
+    empty: list[set[str]] = [set() for _ in range(len(table))]
+    if table.empty or trials is None or mark not in trials.columns:
+        return empty
+    marked = trials[trials[mark].notna() & (trials[mark] != CELL_MARKS[mark])]
+    if marked.empty:
+        return empty
+    keyed = _cells(group_keys(marked)).assign(_mark=marked[mark].astype(str).to_numpy())
+    values = keyed.groupby(GROUP_COLUMNS)["_mark"].agg(lambda v: frozenset(v)).reset_index()
+    found = _cells(table).merge(values, on=GROUP_COLUMNS, how="left")["_mark"]
+    return [set(v) if isinstance(v, frozenset) else set() for v in found]
 
 
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,8 @@ MAX_BARS = 96
 """Most bars in one panel of the overhead figure."""
 PANELS_PER_PAGE = 4
 """Most panels on one page (figure)."""
+MIN_SLOTS = 3
+"""A panel of fewer labels is drawn as wide as this many, its bars centred (not slabs)."""
 COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 GPUS_PER_PANEL = len(COLOURS)
 """Most GPUs in one panel: each has its own colour there."""
@@ -88,27 +90,27 @@ def _split(title: str, panel: pd.DataFrame) -> list[tuple]:
 
 
 def _overhead_page(panels: list[tuple], devices: list, colour: dict, shared: bool) -> plt.Figure:
-    """One page of overhead panels, laid out in fixed inches (no layout pass: pages are many).
+    """One page of overhead panels, laid out in fixed inches (no layout pass: pages are many),
+    each panel with room below it for its own longest label.
 
     `shared`: one legend of every GPU above the panels; else each panel has its own legend (at
     its right) of the GPUs it shows.
     """
     slots = max(size * len(shown) for _, _, _, shown, size in panels)
-    longest = max(len(_short(label)) for _, _, labels, _, _ in panels for label in labels)
     plot_w, left, right = max(5.0, 0.11 * slots + 1.0), 0.9, 0.3 if shared else 3.2
-    plot_h, top, bottom = 2.2, 0.45, 0.4 + 0.035 * longest
+    plot_h, top = 2.2, 0.45
+    bottoms = [0.4 + 0.035 * max(len(_short(label)) for label in p[2]) for p in panels]
     legend_h = 0.25 + 0.18 * -(-len(devices) // 3) if shared else 0.3
     width_in = left + plot_w + right
-    height_in = len(panels) * (top + plot_h + bottom) + legend_h
-    fig, axes = plt.subplots(len(panels), 1, figsize=(width_in, height_in), squeeze=False)
-    fig.subplots_adjust(
-        left=left / width_in,
-        right=1 - right / width_in,
-        top=1 - (top + legend_h) / height_in,
-        bottom=bottom / height_in,
-        hspace=(top + bottom) / plot_h,
-    )
-    for ax, (title, panel, labels, shown, size) in zip(axes[:, 0], panels, strict=True):
+    height_in = sum(top + plot_h + bottom for bottom in bottoms) + legend_h
+    fig = plt.figure(figsize=(width_in, height_in))
+    axes, y = [], height_in - legend_h
+    for bottom in bottoms:
+        y -= top + plot_h
+        box = (left / width_in, y / height_in, plot_w / width_in, plot_h / height_in)
+        axes.append(fig.add_axes(box))
+        y -= bottom
+    for ax, (title, panel, labels, shown, size) in zip(axes, panels, strict=True):
         width = min(0.5, 0.8 / len(shown))
         slot = {label: i for i, label in enumerate(labels)}
         offset = {device: i for i, device in enumerate(shown)}
@@ -124,7 +126,8 @@ def _overhead_page(panels: list[tuple], devices: list, colour: dict, shared: boo
         ax.tick_params(axis="x", labelrotation=30, labelsize="small")
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right")
-        ax.set_xlim(-0.6, size - 0.4)
+        extra = max(0.0, (MIN_SLOTS - size) / 2)
+        ax.set_xlim(-0.6 - extra, size - 0.4 + extra)
         ax.set_ylabel("overhead of median\niteration time (%)")
         ax.set_title(title, fontsize="medium")
         if not shared:

@@ -10,6 +10,7 @@ figures). `write_report` is a loop over it; an empty table writes nothing. A new
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from nnr_profile.core.paths import prepare_output_dir
 from nnr_profile.core.registry import Registry, load_reference
 from nnr_profile.core.specs import STATUS_OK
 from nnr_profile.reports.export import write_csv, write_paper_table, write_tables
+from nnr_profile.reports.html import environment_facts, write_html
 from nnr_profile.reports.load import ReportInputs, load_inputs, skipped_note, unchecked_note
 from nnr_profile.reports.nondeterministic_ops import ops_table, write_ops
 from nnr_profile.reports.overhead import failure_table, framework_notes
@@ -49,11 +51,13 @@ def register_report_table(name: str, build: Callable, *writers: Writer) -> None:
 
 @dataclass
 class Report:
-    """What `write_report` produced: the tables by registry name, notes and the files written."""
+    """What `write_report` produced: the tables by registry name, notes and the files written
+    (`table_files`: those of each table, by name)."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    table_files: dict[str, list[Path]] = field(default_factory=dict)
 
     @property
     def overhead(self) -> pd.DataFrame:
@@ -94,6 +98,7 @@ def write_report(db_path: str | Path, out_dir: str | Path, check: bool | None = 
     try:
         with open_results(db_path, check=check) as store:
             inputs = load_inputs(store)
+            environment = environment_facts(store)
         if inputs.trials.empty and inputs.replicas.empty and inputs.op_probes.empty:
             raise NnrError(f"the store {db_path} holds no trials yet: run 'nnr-profile run' first")
     except NnrError:
@@ -106,10 +111,13 @@ def write_report(db_path: str | Path, out_dir: str | Path, check: bool | None = 
         table = entry.build(inputs)
         report.tables[entry.name] = table
         if table is not None and not table.empty:
-            for writer in entry.writers:
-                report.files += writer(table, out)
+            written = [path for writer in entry.writers for path in writer(table, out)]
+            report.table_files[entry.name] = written
+            report.files += written
     notes = [skipped_note(inputs.skipped), None if inputs.checked else unchecked_note(db_path)]
+    notes += preset_notes(report.overhead) + recipe_notes(inputs.trials)
     report.notes = framework_notes(report.overhead) + [n for n in notes if n]
+    report.files.append(write_html(report, inputs, environment, out, str(db_path)))
     if not inputs.trials.empty and report.overhead.empty and inputs.replicas.empty:
         failed = len(report.failures)
         where = f"; see {out / 'failures.csv'}" if failed else ""
@@ -125,6 +133,46 @@ def write_report(db_path: str | Path, out_dir: str | Path, check: bool | None = 
             f"for the same workload and device ({failed} trial(s) failed{where})"
         )
     return report
+
+
+def preset_notes(overhead: pd.DataFrame) -> list[str]:
+    """One note per preset that planned rows of the overhead table: its name and protocol."""
+    from nnr_profile.core.presets import PRESETS
+
+    found = overhead["preset"] if "preset" in overhead.columns else []
+    names = sorted({name for value in found for name in str(value).split("/") if name})
+    return [
+        f"rows with preset {name}: {PRESETS.get(name).description}"
+        if name in PRESETS
+        else f"rows with preset {name} (not known to this version)"
+        for name in names
+    ]
+
+
+def recipe_notes(trials: pd.DataFrame) -> list[str]:
+    """One note naming each workload's training recipe when the stored trials ran more than
+    one (read from the `recipe` each trial records in knobs_applied); none when all agree."""
+    if trials.empty or "knobs_applied" not in trials.columns:
+        return []
+    recipes: dict[str, set[str]] = {}
+    for framework, workload, text in trials[["framework", "workload", "knobs_applied"]].values:
+        recipe = _recipe_of(text)
+        if recipe:
+            recipes.setdefault(f"{framework}/{workload}", set()).add(recipe)
+    if len({r for found in recipes.values() for r in found}) < 2:
+        return []
+    named = "; ".join(f"{name}: {' | '.join(sorted(found))}" for name, found in recipes.items())
+    return [f"the rows were trained with different recipes: {named}"]
+
+
+def _recipe_of(knobs_applied: object) -> str | None:
+    """'adam lr 0.001, categorical_crossentropy on softmax' from a trial's knobs_applied JSON."""
+    try:
+        recipe = json.loads(str(knobs_applied)).get("recipe")
+        optimizer, rate = recipe["optimizer"], float(recipe["learning_rate"])
+        return f"{optimizer} lr {rate:g}, {recipe['loss']} on {recipe['output']}"
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
 
 
 def _overhead(inputs: ReportInputs) -> pd.DataFrame:
@@ -225,7 +273,9 @@ register_report_table("kernels", _kernels, _csv("kernels"))
 register_report_table("attribution", _attribution, _csv("attribution"), _attribution_figures)
 register_report_table(
     "variability",
-    _from_replicas(f"{_VARIABILITY}:variability_table", "predictions", "weights"),
+    _from_replicas(
+        f"{_VARIABILITY}:variability_table", "predictions", "weights", "non_trainable_weights"
+    ),
     _csv("variability"),
 )
 register_report_table(

@@ -7,6 +7,13 @@ fractions in [0, 1] (not percent); L2 distances are in the weights' own units. E
 Churn here is **disagreement**: the mean, over all pairs of replicas, of the fraction of test
 examples on which the two replicas predict different classes. (The study's code computed the
 complementary *agreement* under the name churn; churn = 1 - agreement.)
+
+Where the study's code ("Randomness in Neural Network Training", `run_ae.py`) defines a number
+differently, its definition is given beside ours under a name that says what it is:
+`agreement` (its "churn"), `acc_std_pop` (population std, ddof 0; ours `acc_std` is ddof 1),
+`l2_all_weights_mean` (L2 over trainable and non-trainable weights, BatchNorm moving statistics
+included; ours `l2_mean` is trainable weights only), and in the subgroup table the population
+stds and `fnr_study_*` (its FN / (FP + TN), a bug). docs/metrics.md has the full comparison.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ VARIABILITY_COLUMNS = [
     "replicas",
     "acc_mean",
     "acc_std",
+    "acc_std_pop",
     "acc_min",
     "acc_max",
     "acc_ci_low",
@@ -44,10 +52,12 @@ VARIABILITY_COLUMNS = [
     "churn_std",
     "churn_ci_low",
     "churn_ci_high",
+    "agreement",
     "l2_mean",
     "l2_std",
     "l2_ci_low",
     "l2_ci_high",
+    "l2_all_weights_mean",
     "n_failed",
     *GROUP_COLUMNS,
 ]
@@ -60,8 +70,12 @@ SUBGROUP_COLUMNS = [
     "acc_std",
     "fpr_mean",
     "fpr_std",
+    "fpr_std_pop",
     "fnr_mean",
     "fnr_std",
+    "fnr_std_pop",
+    "fnr_study_mean",
+    "fnr_study_std_pop",
     *GROUP_COLUMNS,
 ]
 PER_CLASS_COLUMNS = ["setting", "label", "acc_mean", "acc_std", "n_examples", *GROUP_COLUMNS]
@@ -94,15 +108,51 @@ def churn(predictions: pd.DataFrame) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
+def pairwise_agreement(predictions: pd.DataFrame) -> np.ndarray:
+    """Fraction of test examples on which each pair of replicas agrees (the study's "churn").
+
+    Input as `pairwise_disagreement`; one value per pair i < j, each 1 - its disagreement.
+    """
+    matrix = _prediction_matrix(predictions).to_numpy()
+    return np.array(
+        [
+            float(np.sum(matrix[i] == matrix[j]) / matrix[i].size)
+            for i, j in itertools.combinations(range(len(matrix)), 2)
+        ]
+    )
+
+
+def agreement(predictions: pd.DataFrame) -> float:
+    """Mean pairwise agreement (fraction; the study's "churn"); NaN for fewer than 2 replicas."""
+    values = pairwise_agreement(predictions)
+    return float(values.mean()) if values.size else float("nan")
+
+
 def pairwise_l2(weights: Mapping[int, np.ndarray]) -> np.ndarray:
     """L2 distance between the flattened weights of each pair of replicas (float64 maths)."""
     vectors = [np.asarray(w, dtype=np.float64) for w in weights.values()]
     return np.array([float(np.linalg.norm(a - b)) for a, b in itertools.combinations(vectors, 2)])
 
 
+def all_weights(
+    weights: Mapping[int, np.ndarray], non_trainable: Mapping[int, np.ndarray]
+) -> dict[int, np.ndarray]:
+    """Per replica id in both maps, its trainable weights followed by its non-trainable ones."""
+    return {
+        i: np.concatenate([np.asarray(w).reshape(-1), np.asarray(non_trainable[i]).reshape(-1)])
+        for i, w in weights.items()
+        if i in non_trainable
+    }
+
+
 def _std(values: np.ndarray) -> float:
     """Sample standard deviation (ddof=1); NaN for fewer than two values."""
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _std_pop(values: np.ndarray) -> float:
+    """Population standard deviation (ddof=0, the study's `np.std`); NaN for no values."""
+    return float(np.std(values, ddof=0)) if len(values) else float("nan")
 
 
 def per_class_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -138,6 +188,12 @@ def per_class_std(predictions: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["acc_std", "label"], ascending=[False, True], ignore_index=True)
 
 
+def _finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.DataFrame:
     """Per attribute subgroup, accuracy and false-positive / false-negative rates over replicas.
 
@@ -145,7 +201,9 @@ def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.Da
     with labels in {0, 1}; `attributes` has example, attribute, value (bool). For every
     (attribute, value) subgroup and replica: accuracy, FPR = FP / (FP + TN), FNR = FN / (FN +
     TP) (NaN when the denominator is 0). Returns columns attribute, value, n_examples,
-    acc_mean, acc_std, fpr_mean, fpr_std, fnr_mean, fnr_std (fractions).
+    acc_mean, acc_std, fpr_mean, fpr_std, fnr_mean, fnr_std (fractions; stds ddof=1), and in
+    the study's conventions fpr_std_pop, fnr_std_pop (ddof=0) and fnr_study_mean /
+    fnr_study_std_pop: the study's FN / (FP + TN), a wrong denominator kept only to compare.
     """
     merged = predictions.merge(attributes, on="example")
     label = merged["label"].astype(bool)
@@ -169,6 +227,7 @@ def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.Da
         pos = group[("fn", "sum")] + group[("tp", "sum")]
         fpr = (group[("fp", "sum")] / neg.where(neg > 0)).to_numpy(dtype=float)
         fnr = (group[("fn", "sum")] / pos.where(pos > 0)).to_numpy(dtype=float)
+        fnr_study = (group[("fn", "sum")] / neg.where(neg > 0)).to_numpy(dtype=float)
         rows.append(
             {
                 "attribute": attribute,
@@ -176,10 +235,14 @@ def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.Da
                 "n_examples": int(group[("correct", "count")].iloc[0]),
                 "acc_mean": float(acc.mean()),
                 "acc_std": _std(acc.to_numpy()),
-                "fpr_mean": float(np.nanmean(fpr)) if np.isfinite(fpr).any() else float("nan"),
+                "fpr_mean": _finite_mean(fpr),
                 "fpr_std": _std(fpr[np.isfinite(fpr)]),
-                "fnr_mean": float(np.nanmean(fnr)) if np.isfinite(fnr).any() else float("nan"),
+                "fpr_std_pop": _std_pop(fpr[np.isfinite(fpr)]),
+                "fnr_mean": _finite_mean(fnr),
                 "fnr_std": _std(fnr[np.isfinite(fnr)]),
+                "fnr_std_pop": _std_pop(fnr[np.isfinite(fnr)]),
+                "fnr_study_mean": _finite_mean(fnr_study),
+                "fnr_study_std_pop": _std_pop(fnr_study[np.isfinite(fnr_study)]),
             }
         )
     return pd.DataFrame(rows)
@@ -197,22 +260,31 @@ def variability_table(
     replicas: pd.DataFrame,
     predictions: pd.DataFrame,
     weights: Mapping[int, np.ndarray] | None = None,
+    non_trainable: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per (study group, noise setting): accuracy spread, churn, weight distance.
 
     `replicas` as `Store.replicas()` (id, setting, status, test_accuracy and GROUP_COLUMNS);
     `predictions` as `Store.predictions()` (replica_id, example, label, prediction);
-    `weights` maps replica id -> flattened float32 weights (missing ids give NaN distances).
+    `weights` maps replica id -> flattened float32 trainable weights (missing ids give NaN
+    distances); `non_trainable` maps replica id -> its flattened non-trainable weights
+    (BatchNorm moving statistics; empty for a model without them), as
+    `Store.replica_weights(ids, non_trainable=True)` returns them.
     Columns: VARIABILITY_COLUMNS. acc_* are test accuracy (fraction) over successful
     replicas (std with ddof=1); churn is mean pairwise disagreement (fraction), churn_std
-    its std over pairs; l2_mean / l2_std the pairwise L2 distance of the weights; n_failed
-    counts replicas that failed or timed out. acc_ci_*, churn_ci_* and l2_ci_* bound the
-    95 % bootstrap interval over replicas of acc_mean, churn and l2_mean (NaN with fewer
-    than 2 replicas for accuracy, 3 for the pairwise measures).
+    its std over pairs; l2_mean / l2_std the pairwise L2 distance of the trainable weights;
+    n_failed counts replicas that failed or timed out. acc_ci_*, churn_ci_* and l2_ci_* bound
+    the 95 % bootstrap interval over replicas of acc_mean, churn and l2_mean (NaN with fewer
+    than 2 replicas for accuracy, 3 for the pairwise measures). The study's conventions:
+    acc_std_pop is the accuracy std with ddof=0 (fraction); agreement the mean pairwise
+    fraction of test examples predicted alike (its "churn", 1 - churn); l2_all_weights_mean
+    the mean pairwise L2 distance over trainable and non-trainable weights together (NaN
+    where a replica's non-trainable weights are not stored).
     """
     if replicas.empty:
         return pd.DataFrame(columns=VARIABILITY_COLUMNS)
     weights = weights or {}
+    everything = all_weights(weights, non_trainable or {})
     rows = []
     for key, group in replicas.groupby([*GROUP_COLUMNS, "setting"], sort=False, dropna=False):
         ok = group[group["status"] == "ok"]
@@ -224,6 +296,12 @@ def variability_table(
             if ids and all(i in weights for i in ids)
             else np.array([])
         )
+        complete = (
+            pairwise_l2({i: everything[i] for i in ok["id"]})
+            if ids and all(i in everything for i in ids)
+            else np.array([])
+        )
+        agree = pairwise_agreement(preds) if len(ids) > 1 else np.array([])
         acc = ok["test_accuracy"].to_numpy(dtype=float)
         acc_ci = bootstrap_mean_ci(acc)
         churn_ci = bootstrap_pairwise_ci(squareform(disagreement)) if disagreement.size else _NO_CI
@@ -233,6 +311,7 @@ def variability_table(
             replicas=len(ok),
             acc_mean=float(acc.mean()) if acc.size else float("nan"),
             acc_std=_std(acc),
+            acc_std_pop=_std_pop(acc),
             acc_min=float(acc.min()) if acc.size else float("nan"),
             acc_max=float(acc.max()) if acc.size else float("nan"),
             acc_ci_low=acc_ci[0],
@@ -241,10 +320,12 @@ def variability_table(
             churn_std=_std(disagreement),
             churn_ci_low=churn_ci[0],
             churn_ci_high=churn_ci[1],
+            agreement=float(agree.mean()) if agree.size else float("nan"),
             l2_mean=float(distances.mean()) if distances.size else float("nan"),
             l2_std=_std(distances),
             l2_ci_low=l2_ci[0],
             l2_ci_high=l2_ci[1],
+            l2_all_weights_mean=float(complete.mean()) if complete.size else float("nan"),
             n_failed=int((group["status"] != "ok").sum()),
         )
         rows.append(row)
@@ -337,7 +418,11 @@ def _interval(low: pd.Series, high: pd.Series, scale: float, digits: int) -> pd.
 
 
 def display_variability(table: pd.DataFrame) -> pd.DataFrame:
-    """The variability table shaped for reading: accuracy and churn in percent with 95 % CIs."""
+    """The variability table shaped for reading: accuracy and churn in percent with 95 % CIs.
+
+    The study's conventions follow ours: "acc std pop (pp)" (ddof 0), "agreement (%)" (its
+    "churn") and "L2 all weights mean" (BatchNorm statistics included).
+    """
     shown = table[["framework", "workload", "dataset", "gpu_arch", "setting", "replicas"]].copy()
     shown["acc mean (%)"] = (100 * table["acc_mean"]).round(2)
     shown["acc 95% CI (%)"] = _interval(table["acc_ci_low"], table["acc_ci_high"], 100, 2)
@@ -345,5 +430,8 @@ def display_variability(table: pd.DataFrame) -> pd.DataFrame:
     shown["churn (%)"] = (100 * table["churn"]).round(2)
     shown["churn 95% CI (%)"] = _interval(table["churn_ci_low"], table["churn_ci_high"], 100, 2)
     shown["L2 mean"] = table["l2_mean"].round(4)
+    shown["acc std pop (pp)"] = (100 * table["acc_std_pop"]).round(3)
+    shown["agreement (%)"] = (100 * table["agreement"]).round(2)
+    shown["L2 all weights mean"] = table["l2_all_weights_mean"].round(4)
     shown["failed"] = table["n_failed"]
     return shown

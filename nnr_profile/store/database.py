@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ REPLICA_COLUMNS = (
     "gpu_arch, gpu_name, status, error, test_accuracy, losses, weights_hash, wall_s, "
     "environment_id, spec, finished_at"
 )
-"""Columns of ``replicas`` read by `Store.replicas` (all but the weights BLOB)."""
+"""Columns of ``replicas`` read by `Store.replicas` (all but the weights BLOBs)."""
 OP_PROBE_COLUMNS = (
     "id",
     "framework",
@@ -75,8 +75,8 @@ OP_PROBE_COLUMNS = (
     "finished_at",
 )
 """Columns of ``op_probes`` read by `Store.op_probes` (besides the ``op`` of each found op)."""
-SEQUENTIAL_KEY = "sequential_cells"
-"""The ``meta`` key listing the cells whose repeats a precision target chose (JSON list)."""
+CELL_MARKS = {"interval": "t", "preset": None}
+"""Facts about a sweep's cells kept in ``meta`` (`Store.mark_cells`): name -> unmarked value."""
 ID_CHUNK = 500
 """Trial ids per query when a read names them (below SQLite's bound-parameter limit)."""
 SAMPLE_COLUMNS = ("trial_id", "sample", "t_s", "sm_clock_mhz", "temperature_c", "power_w")
@@ -258,35 +258,38 @@ class Store:
 
     def trials(self) -> pd.DataFrame:
         """All trials, one row each (columns as in the ``trials`` table; columns added to the
-        schema later are None in a store written before them), and ``interval``: 'sequential'
-        for a cell whose repeats a precision target chose (`mark_sequential`), else 't'."""
+        schema later are None in a store written before them), and one column per CELL_MARKS
+        entry: ``interval`` ('sequential' for a cell whose repeats a precision target chose,
+        else 't') and ``preset`` (the preset that planned the cell, else None)."""
         frame = self.query("SELECT * FROM trials ORDER BY id")
         for name, _ in ADDED_COLUMNS["trials"]:
             if name not in frame.columns:
                 frame[name] = None
-        marked = self.sequential_cells()
-        frame["interval"] = np.where(frame["cell_key"].isin(marked), "sequential", "t")
+        for mark, unmarked in CELL_MARKS.items():
+            marks = self.cell_marks(mark)
+            frame[mark] = [marks.get(key, unmarked) for key in frame["cell_key"]]
         return frame
 
-    def mark_sequential(self, cell_keys: Sequence[str] | set[str]) -> None:
-        """Record that the repeats of these cells were chosen by a precision target (their
-        interval must be the sequential one); kept in ``meta`` as SEQUENTIAL_KEY."""
+    def mark_cells(self, mark: str, cell_keys: Iterable[str], value: str) -> None:
+        """Record `value` as the `mark` (a CELL_MARKS name) of these cells, kept in ``meta``
+        under ``cells:<mark>``; `trials` shows it as a column of that name."""
+        if mark not in CELL_MARKS:
+            raise ValueError(f"unknown cell mark {mark!r}")
         with self.transaction() as conn:
-            keys = sorted(self.sequential_cells() | set(cell_keys))
+            marks = {**self.cell_marks(mark), **dict.fromkeys(cell_keys, value)}
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                (SEQUENTIAL_KEY, json.dumps(keys)),
+                (f"cells:{mark}", json.dumps(marks, sort_keys=True)),
             )
 
-    def sequential_cells(self) -> set[str]:
-        """The cell keys marked by `mark_sequential` (empty when none)."""
-        rows = self._rows("SELECT value FROM meta WHERE key = ?", (SEQUENTIAL_KEY,))
-        if not rows:
-            return set()
+    def cell_marks(self, mark: str) -> dict[str, str]:
+        """Cell key -> value of `mark` (`mark_cells`; empty when none or unreadable)."""
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (f"cells:{mark}",))
         try:
-            return {str(key) for key in json.loads(rows[0][0])}
+            found = json.loads(rows[0][0]) if rows else {}
         except (TypeError, ValueError):
-            return set()
+            return {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
     def device_samples(self) -> pd.DataFrame:
         """Raw device samples of successful trials: trial_id, sample, t_s, sm_clock_mhz,
@@ -403,11 +406,21 @@ class Store:
         )
         return frame.astype({"value": bool})
 
-    def replica_weights(self, replica_ids: Any) -> dict[int, np.ndarray]:
-        """Final weights (float32 NumPy vectors) of those replica ids that have readable ones."""
+    def replica_weights(
+        self, replica_ids: Any, non_trainable: bool = False
+    ) -> dict[int, np.ndarray]:
+        """Final weights (float32 NumPy vectors) of those replica ids that have readable ones.
+
+        Trainable weights, or with `non_trainable` the BatchNorm moving statistics (an empty
+        vector for a model without them; none for replicas stored before they were kept).
+        """
+        column = "non_trainable_weights" if non_trainable else "weights"
+        with guarded(self.path):
+            if column not in table_columns(self._conn, "replicas"):
+                return {}
         out: dict[int, np.ndarray] = {}
         for replica_id in replica_ids:
-            rows = self._rows("SELECT weights FROM replicas WHERE id = ?", (int(replica_id),))
+            rows = self._rows(f"SELECT {column} FROM replicas WHERE id = ?", (int(replica_id),))
             blob = rows[0][0] if rows else None
             if isinstance(blob, bytes) and len(blob) % 4 == 0:
                 out[int(replica_id)] = np.frombuffer(blob, dtype="<f4")

@@ -218,6 +218,7 @@ def replica_entry(result: Any) -> Entry:
     spec = result.spec
     environment, identity = _environment(result.environment)
     weights = None if result.weights is None else result.weights.astype("<f4").tobytes()
+    statistics = getattr(result, "non_trainable_weights", None)
     row = {
         "replica_key": spec.replica_key,
         **_spec_columns(spec),
@@ -234,6 +235,7 @@ def replica_entry(result: Any) -> Entry:
         "test_accuracy": result.test_accuracy,
         "losses": json.dumps(result.losses),
         "weights": weights,
+        "non_trainable_weights": None if statistics is None else statistics.astype("<f4").tobytes(),
         "weights_hash": result.weights_hash,
         "wall_s": result.wall_s,
         "finished_at": _now(),

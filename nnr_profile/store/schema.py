@@ -15,7 +15,9 @@ Tables (times in milliseconds, energy in joules):
   with a kernel collector (all timed iterations together, nanoseconds).
 - ``replicas``: one row per variability replica (``replica_key`` unique): workload, dataset,
   noise ``setting``, seeds, mode, schedule, status, ``test_accuracy`` (fraction), per-epoch
-  ``losses`` (JSON), final ``weights`` (BLOB of float32, parameters sorted by name).
+  ``losses`` (JSON), final ``weights`` (BLOB of float32, parameters sorted by name) and
+  ``non_trainable_weights`` (BLOB of float32: BatchNorm moving statistics sorted by name,
+  empty without BatchNorm; NULL in replicas stored before it was added).
 - ``predictions``: ``replica_id, example, label, prediction``: every test prediction.
 - ``example_attributes``: ``dataset, example, attribute, value``: binary attributes of each
   test example (CelebA), for subgroup rates; written once per dataset.
@@ -209,6 +211,7 @@ ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("throttled", "TEXT"),
         ("clock_noise", "TEXT"),
     ),
+    "replicas": (("non_trainable_weights", "BLOB"),),
 }
 """Columns (name, SQL type) added to a table after stores of this schema version were written:
 `connect` adds the missing ones when it opens an older store for writing (they are NULL in

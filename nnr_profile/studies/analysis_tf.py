@@ -16,7 +16,7 @@ import tensorflow as tf
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import Workload
 from nnr_profile.workloads.tf import training
-from nnr_profile.workloads.tf.adapter import op_error
+from nnr_profile.workloads.tf.adapter import build_loss, op_error
 
 
 class TfAnalysisModel:
@@ -59,7 +59,7 @@ class TfAnalysisModel:
     def _compiled_gradient(self) -> Any:
         with tf.device(training.tf_device(self.device)):
             x_all, y_all = tf.identity(self.x_train), tf.identity(self.y_train)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        loss_fn = build_loss(self.workload.recipe)
         model, variables = self.model, self.variables
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
@@ -103,7 +103,12 @@ class TfAnalysisModel:
         training.recompute_batchnorm(self.model, self.x_train, self.device)
 
     def loss(self, examples: int) -> float:
-        """Mean cross-entropy over the first `examples` training examples, in inference mode."""
+        """Mean loss (the workload's recipe) over the first `examples` training examples, in
+        inference mode."""
         return training.mean_loss(
-            self.model, self.x_train[:examples], self.y_train[:examples], self.device
+            self.model,
+            self.x_train[:examples],
+            self.y_train[:examples],
+            self.device,
+            self.workload.recipe,
         )

@@ -15,6 +15,7 @@ from torch import nn
 from nnr_profile.workloads.datasets import Dataset
 from nnr_profile.workloads.registry import Workload
 from nnr_profile.workloads.torch import training
+from nnr_profile.workloads.torch.adapter import build_loss
 
 
 def _flat_gradient(param: nn.Parameter) -> np.ndarray:
@@ -46,7 +47,7 @@ class TorchAnalysisModel:
         self.params = training.named_parameters_sorted(self.model)
         self.names = [name for name, _ in self.params]
         self.n_train = len(self.tensors[1])
-        self._loss = nn.CrossEntropyLoss()
+        self._loss = build_loss(workload.recipe)
 
     def train(self, epochs: int, batch_size: int, learning_rate: float, data_seed: int) -> None:
         """Train as a replica does: dropout and data order from `data_seed`."""
@@ -91,7 +92,8 @@ class TorchAnalysisModel:
         training.recompute_batchnorm(self.model, self.tensors[0])
 
     def loss(self, examples: int) -> float:
-        """Mean cross-entropy over the first `examples` training examples, in eval mode."""
+        """Mean loss (the workload's recipe) over the first `examples` training examples, in
+        eval mode."""
         return training.mean_loss(
-            self.model, self.tensors[0][:examples], self.tensors[1][:examples]
+            self.model, self.tensors[0][:examples], self.tensors[1][:examples], self.workload.recipe
         )

@@ -97,9 +97,11 @@ def measure(
     target: PrecisionTarget | None = None,
     force: bool = False,
     on_note: Callable[[str], None] | None = None,
+    preset: str | None = None,
 ) -> Measurement:
     """Run the planned sweep into `db` through `launcher` (see the module); `force` re-runs the
-    first round's cells; `on_note` receives a cluster submission's summary."""
+    first round's cells; `on_note` receives a cluster submission's summary; `preset` (the
+    preset that planned the sweep) is recorded for its cells (`Store.mark_cells`)."""
     check_target(target, planned, launcher)
     prepare_output_file(db, "db")
     if isinstance(launcher, ClusterLauncher) and launcher.config.results_dir:
@@ -110,6 +112,8 @@ def measure(
 
     def launch(part: SweepSpec) -> RunOutcome:
         total = planned.cells if part is spec else sum(map(len, plan_sweep(part).values()))
+        if preset is not None:
+            mark_preset(part, db, preset)
         again = force and part is spec
         if isinstance(launcher, ClusterLauncher):
             result.submission = launcher.submit(part, db, force=again)
@@ -120,6 +124,8 @@ def measure(
             return launcher.launch(part, db, force=again, on_progress=on_progress)
 
     if isinstance(launcher, ClusterLauncher) and not launcher.waits:
+        if preset is not None:
+            mark_preset(spec, db, preset)
         result.submission = launcher.submit(spec, db, force=force)
         result.waited = False
         return result
@@ -129,3 +135,12 @@ def measure(
         result.precision = run_to_precision(spec, db, target, launch)
         result.outcome = result.precision.outcome
     return result
+
+
+def mark_preset(spec: SweepSpec, db: str | Path, preset: str) -> None:
+    """Record in the store at `db` that `preset` planned the cells of `spec`."""
+    from nnr_profile.store.database import Store
+
+    keys = [cell.cell_key for cells in plan_sweep(spec).values() for cell in cells]
+    with Store(db) as store:
+        store.mark_cells("preset", keys, preset)

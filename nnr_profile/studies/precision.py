@@ -188,7 +188,7 @@ def precision_table(
     keys = {c.cell_key for cells in planned.values() for c in cells if c.collector == "timing"}
     reader = reader or TimingReader()
     with Store(db) as store:
-        store.mark_sequential(keys)
+        store.mark_cells("interval", keys, "sequential")
         trials = store.trials()
         trials = trials[trials["cell_key"].isin(keys)]
         per_trial, _ = reader.read(store, trials)

@@ -71,7 +71,8 @@ class ReplicaResult:
     """Outcome of one replica: status, test accuracy and predictions, losses, final weights.
 
     `predictions` and `labels` are per test example in the dataset's test order; `weights` is
-    the float32 parameter vector (None when the replica failed).
+    the float32 parameter vector (None when the replica failed); `non_trainable_weights` the
+    float32 BatchNorm moving statistics (empty without BatchNorm).
     """
 
     spec: ReplicaSpec
@@ -82,6 +83,7 @@ class ReplicaResult:
     losses: list[float] = field(default_factory=list)
     weights_hash: str | None = None
     weights: np.ndarray | None = None
+    non_trainable_weights: np.ndarray | None = None
     environment: dict[str, Any] = field(default_factory=dict)
     knobs_applied: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -89,7 +91,9 @@ class ReplicaResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (without the weights, which travel as a .npy file)."""
-        data = {k: v for k, v in asdict(self).items() if k != "weights"}
+        data = {
+            k: v for k, v in asdict(self).items() if k not in ("weights", "non_trainable_weights")
+        }
         data["spec"] = self.spec.to_dict()
         return data
 
@@ -137,6 +141,7 @@ def _train_torch(
         spec.data_seed,
     )
     result.weights = training.flat_weights(model)
+    result.non_trainable_weights = training.flat_non_trainable(model)
     return training.predict(model, tensors[2]).numpy()
 
 
@@ -159,6 +164,7 @@ def _train_tf(
         spec.device,
     )
     result.weights = training.flat_weights(model)
+    result.non_trainable_weights = training.flat_non_trainable(model)
     return training.predict(model, dataset.x_test, spec.device)
 
 
@@ -166,7 +172,8 @@ def _train_tf(
 def replica_task(spec: ReplicaSpec) -> dict[str, Any]:
     """The child task of one replica: its result's fields, `weights` as an array."""
     result = run_replica(spec)
-    return {**result.to_dict(), "weights": result.weights}
+    arrays = {"weights": result.weights, "non_trainable_weights": result.non_trainable_weights}
+    return {**result.to_dict(), **arrays}
 
 
 def launch_replica(spec: ReplicaSpec, timeout_s: float | None = None) -> ReplicaResult:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nnr_profile.core.errors import NnrError, ParameterError
+from nnr_profile.core.errors import NnrError
 from nnr_profile.workloads.registry import (
     FRAMEWORKS,
     BuildContext,
@@ -32,6 +32,7 @@ from nnr_profile.workloads.registry import (
     frameworks_for,
     get_workload,
 )
+from nnr_profile.workloads.selection import framework_choice
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,7 @@ def describe(
 
     An unknown model, framework or argument raises an NnrError (one line for the CLI).
     """
-    framework = framework.strip().lower()
-    if framework not in (*FRAMEWORKS, "all"):
-        raise ParameterError(
-            "framework",
-            "{value!r} is not known: use {choices} or all",
-            value=framework,
-            choices=", ".join(FRAMEWORKS),
-        )
+    framework = framework_choice(framework)
     args = dict(workload_args or {})
     if framework != "all":
         return [describe_one(model, framework, image_size, args)]

@@ -36,14 +36,7 @@ def select_workloads(models: str, framework: str) -> Selection:
     notes = (
         [f"model {', '.join(repeated)} named more than once: each runs once"] if repeated else []
     )
-    framework = framework.strip().lower()
-    if framework not in (*FRAMEWORKS, "all"):
-        raise ParameterError(
-            "framework",
-            "{value!r} is not known: use {choices} or all",
-            value=framework,
-            choices=", ".join(FRAMEWORKS),
-        )
+    framework = framework_choice(framework)
     if framework != "all":
         for name in names:
             get_workload(framework, name)
@@ -66,3 +59,16 @@ def select_workloads(models: str, framework: str) -> Selection:
             require_framework(have[0])
         pairs += [(f, name) for f in runnable]
     return Selection(tuple(pairs), notes)
+
+
+def framework_choice(framework: str) -> str:
+    """`framework` normalised ('torch', 'tf' or 'all'); a ParameterError for anything else."""
+    framework = framework.strip().lower()
+    if framework not in (*FRAMEWORKS, "all"):
+        raise ParameterError(
+            "framework",
+            "{value!r} is not known: use {choices} or all",
+            value=framework,
+            choices=", ".join(FRAMEWORKS),
+        )
+    return framework

@@ -108,3 +108,22 @@ def test_entry_points_load_and_broken_plugins_are_named(shapes: Registry[int]) -
         "shape plugin 'broken': nnr_test_broken:SIDES failed to import "
         "(ImportError: needs libshape)",
     ]
+
+
+def test_threads_that_load_at_once_all_see_every_entry(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "nnr_slow_holder.py").write_text(
+        "from nnr_profile.core.registry import Registry\n"
+        "THINGS = Registry('thing', modules=['nnr_slow_builtin'])\n"
+    )
+    (tmp_path / "nnr_slow_builtin.py").write_text(
+        "import time\nfrom nnr_slow_holder import THINGS\n"
+        "time.sleep(0.3)\nTHINGS.register('late', 7)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from nnr_slow_holder import THINGS
+
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: THINGS.get("late"), range(4)))
+    assert found == [7, 7, 7, 7]

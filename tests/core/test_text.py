@@ -1,8 +1,8 @@
-"""The one escaping layer: Markdown cells, CSV formula injection, file slugs."""
+"""The one escaping layer: Markdown cells, CSV formula injection, HTML text, file slugs."""
 
 import pandas as pd
 
-from nnr_profile.core.text import csv_safe, csv_safe_frame, markdown_cell, slug
+from nnr_profile.core.text import csv_safe, csv_safe_frame, html_text, markdown_cell, slug
 
 
 def test_markdown_cell_cannot_break_its_row():
@@ -25,3 +25,11 @@ def test_slug_keeps_files_in_their_folder():
     assert "/" not in slug("a/b\\c")
     assert slug("...") == "unnamed"
     assert slug("resnet50") == "resnet50"
+
+
+def test_html_text_shows_markup_and_never_runs_it():
+    assert html_text('<script>alert("x")</script>') == (
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    )
+    assert html_text("a & 'b'\x00\nc") == "a &amp; &#x27;b&#x27; \nc"
+    assert html_text(1.5) == "1.5"

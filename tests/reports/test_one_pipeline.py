@@ -92,3 +92,19 @@ def test_an_impossible_iteration_is_left_out_and_named(tmp_path):
     assert list(skipped["reason"]) == ["longer than its trial's wall time"]
     assert any("left out as unusable" in note for note in report.notes)
     assert report.overhead["ratio"].iloc[0] == pytest.approx(1.2, rel=0.05)
+
+
+def test_the_report_names_the_recipes_when_rows_ran_different_ones():
+    from nnr_profile.reports.report import recipe_notes
+
+    adam = '{"recipe": {"optimizer": "adam", "learning_rate": 0.001, "loss": "ce", "output": "x"}}'
+    sgd = '{"recipe": {"optimizer": "sgd", "learning_rate": 0.01, "loss": "ce", "output": "x"}}'
+    trials = pd.DataFrame(
+        {"framework": ["tf", "torch"], "workload": ["vgg16", "lenet"], "knobs_applied": [adam, sgd]}
+    )
+    (note,) = recipe_notes(trials)
+    assert "tf/vgg16: adam lr 0.001, ce on x" in note and "torch/lenet: sgd lr 0.01" in note
+    assert (
+        recipe_notes(trials.iloc[:1]) == []
+        and recipe_notes(trials.assign(knobs_applied="{}")) == []
+    )

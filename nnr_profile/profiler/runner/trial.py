@@ -75,6 +75,7 @@ def prepare_run(spec: RunsInOneMode, seed: int | None = None) -> PreparedRun:
         knobs = adapter.apply_mode(spec.mode)
     else:
         knobs = {"none": f"{spec.workload} sets no determinism knob by design"}
+    knobs["recipe"] = workload.recipe_record(getattr(spec, "learning_rate", None))
     adapter.seed(getattr(spec, "seed", 0) if seed is None else seed)
     environment["framework"] = adapter.environment()
     return PreparedRun(workload, args, adapter, knobs, environment)

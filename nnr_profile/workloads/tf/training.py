@@ -279,6 +279,15 @@ def flat_weights(model: keras.Model) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
+def flat_non_trainable(model: keras.Model) -> np.ndarray:
+    """Non-trainable weights (BatchNorm moving statistics), sorted by path, as float32."""
+    parts = [
+        np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32).reshape(-1)
+        for v in sorted(model.non_trainable_weights, key=lambda v: v.path)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
 def load_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
     """Copy a vector from `flat_weights` back into the model's trainable variables."""
     variables = variables_sorted(model)

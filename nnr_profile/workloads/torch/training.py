@@ -179,6 +179,21 @@ def flat_weights(model: nn.Module) -> np.ndarray:
     return torch.cat(parts).numpy().astype(np.float32)
 
 
+def flat_non_trainable(model: nn.Module) -> np.ndarray:
+    """Floating-point buffers (BatchNorm running statistics), sorted by name, as float32.
+
+    Integer buffers (BatchNorm's `num_batches_tracked` counter) are left out: Keras keeps no
+    such counter, and it is equal for every replica trained on the same schedule.
+    """
+    with torch.no_grad():
+        parts = [
+            b.detach().float().reshape(-1).cpu()
+            for _, b in sorted(model.named_buffers(), key=lambda item: item[0])
+            if b.is_floating_point()
+        ]
+    return torch.cat(parts).numpy().astype(np.float32) if parts else np.zeros(0, np.float32)
+
+
 def load_flat_weights(model: nn.Module, flat: np.ndarray) -> None:
     """Copy a vector from `flat_weights` back into the model's parameters."""
     params = named_parameters_sorted(model)

@@ -127,4 +127,14 @@ def test_prepare_run_records_the_same_knobs_for_a_trial_and_a_replica_spec():
     first = prepare_run(trial).knobs_applied
     _reset()
     assert prepare_run(replica, seed=0).knobs_applied == first
-    assert first == {"none": "test_sets_no_knobs sets no determinism knob by design"}
+    assert first["none"] == "test_sets_no_knobs sets no determinism knob by design"
+    assert set(first) == {"none", "recipe"}
+
+
+def test_a_trial_records_the_recipe_it_ran():
+    from nnr_profile.workloads.registry import get_workload
+
+    spec = TrialSpec("torch", "lenet", MODES["default"], iterations=1, batch_size=2)
+    recipe = prepare_run(spec).knobs_applied["recipe"]
+    assert recipe == get_workload("torch", "lenet").recipe_record()
+    assert recipe["optimizer"] == "sgd"
