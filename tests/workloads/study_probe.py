@@ -1,9 +1,9 @@
 """Build the study's models and ours in TensorFlow, in a child process (TF and torch apart).
 
-`python tests/workloads/study_probe.py [applications]` prints one JSON object: for each case,
-the study's layer sequence (kind, key settings, output shape, parameters) and ours, their
-parameter counts, and our TF description (parameters, MACs) of every twin. With
-`applications`, the keras.applications models of overhead_test.py instead.
+`python tests/workloads/study_probe.py [applications [NAME ...]]` prints one JSON object: for
+each case, the study's layer sequence (kind, key settings, output shape, parameters) and ours,
+their parameter counts, and our TF description (parameters, MACs) of every twin. With
+`applications`, the keras.applications models of overhead_test.py (those NAMEs) instead.
 """
 
 from __future__ import annotations
@@ -82,10 +82,12 @@ def study_models() -> list[tuple[str, dict[str, Any], Any]]:
     ]
 
 
-def application_models() -> list[tuple[str, dict[str, Any], Any]]:
-    """overhead_test.py's keras.applications models, built as it builds them (224x224)."""
+def application_models(only: list[str]) -> list[tuple[str, dict[str, Any], Any]]:
+    """overhead_test.py's keras.applications models (those named in `only`, when given), built
+    as it builds them (224x224)."""
     get_model = script_function("overhead_test", "get_model", MediumCNN=None)
     names = [n for n in overhead_model_names() if not n.startswith("MediumCNN")]
+    names = [n for n in names if n in only] if only else names
     return [(name, {}, lambda name=name: get_model(name)) for name in names]
 
 
@@ -155,7 +157,7 @@ def compare(cases: list[tuple[str, dict[str, Any], Any]], side: int | None) -> l
 def main(argv: list[str]) -> int:
     """Print the comparison (and, without `applications`, our TF twins' descriptions)."""
     if argv[:1] == ["applications"]:
-        print(json.dumps({"applications": compare(application_models(), 224)}))
+        print(json.dumps({"applications": compare(application_models(argv[1:]), 224)}))
         return 0
     twins = []
     for name, args, side in TWINS:

@@ -33,7 +33,7 @@ def test_modes_differ_only_by_the_injected_work():
     assert default.losses == deterministic.losses
     assert default.weights_hash == deterministic.weights_hash
     for result in runs.values():
-        assert set(result.knobs_applied) == {"none", "injected_work"}
+        assert set(result.knobs_applied) == {"none", "injected_work", "recipe"}
     kept, sized = (
         default.knobs_applied["injected_work"],
         deterministic.knobs_applied["injected_work"],
