@@ -48,9 +48,31 @@ def find_nvtx() -> None:
     except ImportError as exc:
         raise MissingDependencyError(
             f"--collector nsys needs the nvtx package, whose range {TIMED_RANGE!r} starts the "
-            f"capture ({exc}); install it: pip install 'nvtx>=0.2.11' (a dependency of "
+            f"capture ({exc}); install it: pip install 'nvtx>=0.2.11,<0.2.12' (a dependency of "
             "nnr-profile: reinstall nnr-profile to get it)"
         ) from None
+
+
+def nvtx_release() -> str | None:
+    """The installed nvtx package's version, or None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nvtx")
+    except PackageNotFoundError:
+        return None
+
+
+def no_capture_reason(release: str | None) -> str:
+    """Why an nsys capture bound to the timed range wrote nothing, given the nvtx release."""
+    if release is None:
+        return f"the nvtx package is missing, so no range {TIMED_RANGE!r} opened the capture"
+    if tuple(int(part) for part in release.split(".")[:3] if part.isdigit()) >= (0, 2, 12):
+        return (
+            f"nvtx {release} emits ranges that Nsight Systems 2022.4 and older never see; "
+            "pip install 'nvtx<0.2.12' (nnr-profile's pin) or a newer Nsight Systems"
+        )
+    return f"the timed range {TIMED_RANGE!r} did not run"
 
 
 def _importer(nsys: str) -> Path | None:
@@ -80,7 +102,7 @@ def export_sqlite(base: Path) -> Path:
         subprocess.run([str(importer), "-i", str(raw)], check=True, capture_output=True)
         raw.unlink()
     if not report.exists():
-        raise TraceError(f"nsys wrote no report at {report}: did the timed range run?")
+        raise TraceError(f"nsys wrote no report at {report}: {no_capture_reason(nvtx_release())}")
     sqlite = base.with_name(base.name + ".sqlite")
     subprocess.run(
         [
