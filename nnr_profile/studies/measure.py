@@ -18,6 +18,7 @@ from typing import Any
 from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.modes import parse_modes, same_as_default_note
 from nnr_profile.core.paths import prepare_output_dir, prepare_output_file
+from nnr_profile.core.specs import TrialSpec
 from nnr_profile.profiler.collectors.base import parse_collectors
 from nnr_profile.profiler.runner.launchers.base import Launcher, Progress
 from nnr_profile.profiler.runner.launchers.cluster import ClusterLauncher, Submission
@@ -32,11 +33,16 @@ ProgressBar = Callable[[int], AbstractContextManager[Progress]]
 
 @dataclass(frozen=True)
 class PlannedSweep:
-    """A sweep ready to run: its spec, how many cells it plans, and notes for the user."""
+    """A sweep ready to run: its spec, its trials per device (`plan_sweep`), notes for the user."""
 
     spec: SweepSpec
-    cells: int
+    plan: dict[int | None, list[TrialSpec]]
     notes: tuple[str, ...] = ()
+
+    @property
+    def cells(self) -> int:
+        """How many trials the sweep plans."""
+        return sum(map(len, self.plan.values()))
 
 
 @dataclass
@@ -76,8 +82,7 @@ def plan_measurement(
         choice.note,
         *(same_as_default_note(f, list(spec.modes)) for f in frameworks),
     ]
-    cells = sum(len(c) for c in plan_sweep(spec).values())
-    return PlannedSweep(spec, cells, tuple(n for n in notes if n))
+    return PlannedSweep(spec, plan_sweep(spec), tuple(n for n in notes if n))
 
 
 def check_target(target: PrecisionTarget | None, planned: PlannedSweep, launcher: Launcher) -> None:
@@ -111,9 +116,10 @@ def measure(
     note = on_note or (lambda _text: None)
 
     def launch(part: SweepSpec) -> RunOutcome:
-        total = planned.cells if part is spec else sum(map(len, plan_sweep(part).values()))
+        plan = planned.plan if part is spec else plan_sweep(part)
         if preset is not None:
-            mark_preset(part, db, preset)
+            mark_preset(plan, db, preset)
+        total = sum(map(len, plan.values()))
         again = force and part is spec
         if isinstance(launcher, ClusterLauncher):
             result.submission = launcher.submit(part, db, force=again)
@@ -125,7 +131,7 @@ def measure(
 
     if isinstance(launcher, ClusterLauncher) and not launcher.waits:
         if preset is not None:
-            mark_preset(spec, db, preset)
+            mark_preset(planned.plan, db, preset)
         result.submission = launcher.submit(spec, db, force=force)
         result.waited = False
         return result
@@ -137,10 +143,10 @@ def measure(
     return result
 
 
-def mark_preset(spec: SweepSpec, db: str | Path, preset: str) -> None:
-    """Record in the store at `db` that `preset` planned the cells of `spec`."""
+def mark_preset(plan: dict[int | None, list[TrialSpec]], db: str | Path, preset: str) -> None:
+    """Record in the store at `db` that `preset` planned the cells of `plan`."""
     from nnr_profile.store.database import Store
 
-    keys = [cell.cell_key for cells in plan_sweep(spec).values() for cell in cells]
+    keys = [cell.cell_key for cells in plan.values() for cell in cells]
     with Store(db) as store:
         store.mark_cells("preset", keys, preset)
