@@ -8,4 +8,4 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" torch==2.14.1 torchvision==0.29.1 tensorflow-cpu==2.21.0
-"${pip[@]}" -e '.[dev,timm]'
+"${pip[@]}" -e '.[dev,timm,docs,jax]'

@@ -240,7 +240,7 @@ def variability_command(
     )
     _notes([choice.note, preset and f"preset {preset}"])
     printer = _replica_printer(len(plan_variability(spec)))
-    outcome = run_variability(spec, db, force=force, on_progress=printer)
+    outcome = run_variability(spec, db, force=force, on_progress=printer, preset=preset)
     click.echo(
         f"{outcome.ran} replica(s) run, {outcome.skipped} already in the store, "
         f"{len(outcome.failed)} failed; results in {db} ('nnr-profile report' summarises)"

@@ -112,7 +112,7 @@ def env_command(gpu_index: int | None) -> None:
 @options.model(
     default="resnet50", help="Workload name(s), comma-separated (see 'nnr-profile list')."
 )
-@options.framework(help="torch, tf, or all (every installed framework that has the model).")
+@options.framework(help="torch, tf, jax, or all (every installed framework that has the model).")
 @options.gpus()
 @options.modes()
 @options.measured_options(

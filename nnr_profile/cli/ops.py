@@ -11,7 +11,7 @@ from nnr_profile.cli import options
 
 @click.command("ops")
 @options.model(help="Comma-separated workload names (e.g. resnet50,vgg16).")
-@options.framework(help="torch, tf, or all (every installed framework that has the model).")
+@options.framework(help="torch, tf, jax, or all (every installed framework that has the model).")
 @options.gpus(help="'all' (every GPU, else the CPU), 'cpu', or NVML GPU indices like 0,2.")
 @options.iterations(default=2, help="Training iterations per probe (nothing is timed).")
 @options.trial_options(timeout_help="Seconds per probe.")

@@ -63,7 +63,9 @@ def _shared(*decls: str, **defaults: Any) -> Callable[..., Callable[[Any], Any]]
 
 
 model = _shared("--model", "-m", default="mlp", show_default=True, help="Workload name.")
-framework = _shared("--framework", "-f", default="torch", show_default=True, help="torch or tf.")
+framework = _shared(
+    "--framework", "-f", default="torch", show_default=True, help="torch, tf or jax."
+)
 gpus = _shared(
     "--gpu",
     default="all",
@@ -375,9 +377,9 @@ def _grouped(
     return decorate
 
 
-def preset(command: str) -> Callable[[Any], Any]:
-    """--preset NAME: a named set of `command`'s options (`core.presets`), read before the
-    others; an option given on the command line overrides its preset value."""
+def preset(command: str | None, help: str | None = None) -> Callable[[Any], Any]:
+    """--preset NAME: a named set of `command`'s options (`core.presets`; None: any command's),
+    read before the others; an option given on the command line overrides its preset value."""
 
     def apply(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
         if value is None:
@@ -394,7 +396,8 @@ def preset(command: str) -> Callable[[Any], Any]:
         metavar="NAME",
         is_eager=True,
         callback=apply,
-        help="The study's protocol as option values (see 'nnr-profile list --presets'); "
+        help=help
+        or "The study's protocol as option values (see 'nnr-profile list --presets'); "
         "options given here override it.",
     )
 

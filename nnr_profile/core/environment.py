@@ -54,7 +54,7 @@ def device_identity(fingerprint: dict[str, Any]) -> tuple[str, str]:
     return "CPU", fingerprint.get("cpu_model", "unknown CPU")
 
 
-FRAMEWORK_PACKAGES = {"torch": "torch", "tf": "tensorflow"}
+FRAMEWORK_PACKAGES = {"torch": "torch", "tf": "tensorflow", "jax": "jax"}
 """The package whose version a fingerprint's ``framework`` facts give, per framework."""
 
 

@@ -7,7 +7,7 @@ joined with '+', e.g. ``cudnn_deterministic+cublas_workspace``: those knobs on, 
 
 This module knows knob names only. What a knob sets in a framework (environment variables,
 version checks, API calls) lives with that framework: `nnr_profile.workloads.torch.knobs`,
-`nnr_profile.workloads.tf.knobs`.
+`nnr_profile.workloads.tf.knobs`, `nnr_profile.workloads.jax.knobs`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ KNOBS: dict[str, str] = {
     "deterministic_algorithms": "deterministic implementations of every op (PyTorch)",
     "fill_uninitialized_memory": "new tensors filled, with deterministic_algorithms (PyTorch)",
     "tf_op_determinism": "op determinism (TensorFlow)",
+    "xla_deterministic_ops": "deterministic XLA GPU ops only; compiling others fails (JAX)",
+    "xla_autotune_off": "XLA's GPU autotuning off (JAX)",
 }
 """Knob name -> what it does; what each sets in a framework is in that framework's knobs.py."""
 
 FRAMEWORK_KNOBS: dict[str, frozenset[str]] = {
-    "torch": frozenset(KNOBS) - {"tf_op_determinism"},
+    "torch": frozenset(KNOBS) - {"tf_op_determinism", "xla_deterministic_ops", "xla_autotune_off"},
     "tf": frozenset({"tf_op_determinism", "cublas_workspace"}),
+    "jax": frozenset({"xla_deterministic_ops", "xla_autotune_off", "cublas_workspace"}),
 }
 """The knobs each framework reads; a mode that turns none of them on equals `default` there."""
 

@@ -77,12 +77,13 @@ def presets_for(command: str) -> list[Preset]:
     return [p for p in PRESETS.values() if p.command == command]
 
 
-def preset_settings(name: str, command: str) -> Mapping[str, Any]:
-    """The option values of preset `name` for `command`; a UsageError naming the choices."""
+def preset_settings(name: str, command: str | None) -> Mapping[str, Any]:
+    """The option values of preset `name` for `command` (None: any command's); a UsageError
+    naming the choices."""
     from nnr_profile.core.errors import ParameterError
 
     preset = PRESETS.get(name)
-    if preset.command != command:
+    if command is not None and preset.command != command:
         choices = ", ".join(p.name for p in presets_for(command)) or "none"
         raise ParameterError(
             "preset", "{value!r} is a {other} preset; {command} takes {choices}",

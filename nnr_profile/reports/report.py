@@ -115,7 +115,7 @@ def write_report(db_path: str | Path, out_dir: str | Path, check: bool | None = 
             report.table_files[entry.name] = written
             report.files += written
     notes = [skipped_note(inputs.skipped), None if inputs.checked else unchecked_note(db_path)]
-    notes += preset_notes(report.overhead) + recipe_notes(inputs.trials)
+    notes += preset_notes(report.overhead, report.variability) + recipe_notes(inputs.trials)
     report.notes = framework_notes(report.overhead) + [n for n in notes if n]
     report.files.append(write_html(report, inputs, environment, out, str(db_path)))
     if not inputs.trials.empty and report.overhead.empty and inputs.replicas.empty:
@@ -135,11 +135,17 @@ def write_report(db_path: str | Path, out_dir: str | Path, check: bool | None = 
     return report
 
 
-def preset_notes(overhead: pd.DataFrame) -> list[str]:
-    """One note per preset that planned rows of the overhead table: its name and protocol."""
+def preset_notes(*tables: pd.DataFrame | None) -> list[str]:
+    """One note per preset that planned rows of these tables (overhead, variability): its name
+    and protocol."""
     from nnr_profile.core.presets import PRESETS
 
-    found = overhead["preset"] if "preset" in overhead.columns else []
+    found = [
+        value
+        for table in tables
+        if table is not None and "preset" in table.columns
+        for value in table["preset"].dropna()
+    ]
     names = sorted({name for value in found for name in str(value).split("/") if name})
     return [
         f"rows with preset {name}: {PRESETS.get(name).description}"

@@ -59,6 +59,7 @@ VARIABILITY_COLUMNS = [
     "l2_ci_high",
     "l2_all_weights_mean",
     "n_failed",
+    "preset",
     *GROUP_COLUMNS,
 ]
 SUBGROUP_COLUMNS = [
@@ -273,7 +274,8 @@ def variability_table(
     Columns: VARIABILITY_COLUMNS. acc_* are test accuracy (fraction) over successful
     replicas (std with ddof=1); churn is mean pairwise disagreement (fraction), churn_std
     its std over pairs; l2_mean / l2_std the pairwise L2 distance of the trainable weights;
-    n_failed counts replicas that failed or timed out. acc_ci_*, churn_ci_* and l2_ci_* bound
+    n_failed counts replicas that failed or timed out; preset names the preset(s) that planned
+    the group's replicas ('/'-joined; '' for none). acc_ci_*, churn_ci_* and l2_ci_* bound
     the 95 % bootstrap interval over replicas of acc_mean, churn and l2_mean (NaN with fewer
     than 2 replicas for accuracy, 3 for the pairwise measures). The study's conventions:
     acc_std_pop is the accuracy std with ddof=0 (fraction); agreement the mean pairwise
@@ -327,6 +329,7 @@ def variability_table(
             l2_ci_high=l2_ci[1],
             l2_all_weights_mean=float(complete.mean()) if complete.size else float("nan"),
             n_failed=int((group["status"] != "ok").sum()),
+            preset="/".join(sorted({p for p in group.get("preset", []) if isinstance(p, str)})),
         )
         rows.append(row)
     table = pd.DataFrame(rows, columns=VARIABILITY_COLUMNS)
@@ -421,7 +424,8 @@ def display_variability(table: pd.DataFrame) -> pd.DataFrame:
     """The variability table shaped for reading: accuracy and churn in percent with 95 % CIs.
 
     The study's conventions follow ours: "acc std pop (pp)" (ddof 0), "agreement (%)" (its
-    "churn") and "L2 all weights mean" (BatchNorm statistics included).
+    "churn") and "L2 all weights mean" (BatchNorm statistics included); "preset" where a preset
+    planned rows.
     """
     shown = table[["framework", "workload", "dataset", "gpu_arch", "setting", "replicas"]].copy()
     shown["acc mean (%)"] = (100 * table["acc_mean"]).round(2)
@@ -434,4 +438,6 @@ def display_variability(table: pd.DataFrame) -> pd.DataFrame:
     shown["agreement (%)"] = (100 * table["agreement"]).round(2)
     shown["L2 all weights mean"] = table["l2_all_weights_mean"].round(4)
     shown["failed"] = table["n_failed"]
+    if "preset" in table.columns and table["preset"].fillna("").astype(bool).any():
+        shown["preset"] = table["preset"]
     return shown

@@ -362,9 +362,13 @@ class Store:
         return {row[0] for row in rows} | self.pending.keys("replicas", STATUS_OK)
 
     def replicas(self, weights: bool = False) -> pd.DataFrame:
-        """All replicas, one row each (columns as in ``replicas``; ``weights`` only if asked)."""
+        """All replicas, one row each (columns as in ``replicas``; ``weights`` only if asked),
+        and ``preset``: the preset that planned the replica (`mark_cells`), else None."""
         columns = "*" if weights else REPLICA_COLUMNS
-        return self.query(f"SELECT {columns} FROM replicas ORDER BY id")
+        frame = self.query(f"SELECT {columns} FROM replicas ORDER BY id")
+        marks = self.cell_marks("preset")
+        frame["preset"] = [marks.get(key, CELL_MARKS["preset"]) for key in frame["replica_key"]]
+        return frame
 
     def predictions(self) -> pd.DataFrame:
         """Test predictions of successful replicas: replica_id, example, label, prediction."""

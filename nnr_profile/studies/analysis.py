@@ -67,9 +67,15 @@ def open_analysis(
     The data comes first: torchvision's readers must be loaded before TensorFlow, never after.
     """
     from nnr_profile.workloads.datasets import load_dataset
+    from nnr_profile.workloads.registry import get_workload
 
     check_framework(framework)
-    data = load_dataset(dataset, data_dir, channels_last=framework == "tf")
+    data = load_dataset(
+        dataset,
+        data_dir,
+        channels_last=framework == "tf",
+        preprocessing=get_workload(framework, workload).recipe.preprocessing,
+    )
     run = prepare_run(
         TrialSpec(
             framework,

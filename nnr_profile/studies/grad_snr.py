@@ -36,6 +36,7 @@ from nnr_profile.core.specs import STATUS_OK
 from nnr_profile.profiler.runner.child import child_environment, child_task, spawn_child
 from nnr_profile.studies.analysis import check_framework
 from nnr_profile.studies.variability import NOISE_SETTINGS, NoiseSetting, replica_seeds
+from nnr_profile.workloads.checks import check_batches
 from nnr_profile.workloads.registry import get_workload
 
 GRAD_SNR_COLUMNS = [
@@ -227,6 +228,8 @@ def measure(spec: GradSnrSpec, run: GradSnrRun) -> tuple[list[dict[str, Any]], n
             f"training examples; {dataset.name} has {model.n_train}: lower --batches"
         )
     if spec.epochs:
+        args = workload.validate(spec.workload_args, None)
+        check_batches(workload, args, spec.batch_size, model.n_train)
         rate = spec.learning_rate or workload.learning_rate
         model.train(spec.epochs, spec.batch_size, rate, run.data_seed)
     order = np.random.default_rng(spec.seed).permutation(model.n_train)

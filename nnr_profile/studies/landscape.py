@@ -26,6 +26,7 @@ from nnr_profile.core.errors import NnrError, ParameterError, UsageError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
 from nnr_profile.studies.analysis import check_framework, open_analysis
+from nnr_profile.workloads.checks import check_batches
 from nnr_profile.workloads.registry import get_workload
 
 
@@ -163,9 +164,13 @@ def compute_landscape(spec: LandscapeSpec) -> Landscape:
             if row.id != centre_row["id"] and row.id in weights:
                 others[f"{row.setting} r{row.replica}"] = weights[row.id]
     else:
+        batch_size = spec.batch_size or workload.default_batch_size
+        if spec.epochs:
+            args = workload.validate(spec.workload_args, None)
+            check_batches(workload, args, batch_size, model.n_train)
         model.train(
             spec.epochs,
-            spec.batch_size or workload.default_batch_size,
+            batch_size,
             spec.learning_rate or workload.learning_rate,
             spec.seed,
         )

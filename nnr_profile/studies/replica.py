@@ -1,8 +1,9 @@
 """One variability replica: train a workload on a real dataset to the end, in its own process.
 
 A replica applies its determinism mode, seeds initialisation with `init_seed` and data order
-with `data_seed`, trains for `epochs` (cosine learning-rate schedule), then predicts the
-held-out test set. It returns the test accuracy, every test prediction, the per-epoch training
+with `data_seed`, loads the data preprocessed as the workload's recipe says, trains for
+`epochs` with the recipe's optimizer, schedule and augmentation, then predicts the held-out
+test set. It returns the test accuracy, every test prediction, the per-epoch training
 loss and the final weights (float32, parameters sorted by name, written to ``weights.npy``
 beside the result). `replica_task` is the child task; `launch_replica` runs it in its own
 process with a timeout.
@@ -105,9 +106,16 @@ def run_replica(spec: ReplicaSpec) -> ReplicaResult:
 
 def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
     from nnr_profile.workloads.datasets import load_dataset
+    from nnr_profile.workloads.registry import get_workload
 
     # the data first: torchvision's readers must be loaded before TensorFlow, never after
-    dataset = load_dataset(spec.dataset, spec.data_dir, channels_last=spec.framework == "tf")
+    recipe = get_workload(spec.framework, spec.workload).recipe  # imports no framework
+    dataset = load_dataset(
+        spec.dataset,
+        spec.data_dir,
+        channels_last=spec.framework == "tf",
+        preprocessing=recipe.preprocessing,
+    )
     run = prepare_run(spec, seed=spec.init_seed)
     result.environment = run.environment
     result.knobs_applied = run.knobs_applied

@@ -29,6 +29,7 @@ from nnr_profile.core.modes import MODES
 from nnr_profile.core.params import COUNT, POSITIVE, require, require_seed
 from nnr_profile.profiler.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.studies.replica import ReplicaResult, ReplicaSpec, launch_replica
+from nnr_profile.workloads.checks import check_batches
 from nnr_profile.workloads.datasets import dataset_info, example_attributes
 from nnr_profile.workloads.registry import get_workload
 
@@ -157,21 +158,29 @@ def run_variability(
     force: bool = False,
     on_progress: Callable[[ReplicaSpec, ReplicaResult | None], None] | None = None,
     launch: Callable[[ReplicaSpec, float | None], ReplicaResult] = launch_replica,
+    preset: str | None = None,
 ) -> RunOutcome:
     """Run every planned replica not yet stored; `jobs` worker threads per device.
 
-    `on_progress(cell, result)` follows each replica; `result` is None for a skipped one. A
-    missing dataset or an unusable store path is one clear error before any process starts.
+    `on_progress(cell, result)` follows each replica; `result` is None for a skipped one;
+    `preset` (the preset that planned the study) is recorded for its replicas, as `run` records
+    it for its cells (`Store.mark_cells`). A missing dataset or an unusable store path is one
+    clear error before any process starts.
     """
     from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.store.database import Store
     from nnr_profile.workloads.datasets import load_dataset
 
     cells = plan_variability(spec)
-    load_dataset(spec.dataset, spec.data_dir)
+    examples = len(load_dataset(spec.dataset, spec.data_dir).y_train)
+    if cells:
+        workload = get_workload(spec.framework, spec.workload)
+        check_batches(workload, cells[0].workload_args, cells[0].batch_size, examples)
     prepare_output_file(db_path, "db")
     with Store(db_path) as store:
         done = set() if force else store.done_replicas()
+        if preset is not None:
+            store.mark_cells("preset", [cell.replica_key for cell in cells], preset)
         dataset = dataset_info(spec.dataset).name
         if not store.has_example_attributes(dataset):
             attributes = example_attributes(spec.dataset, spec.data_dir)

@@ -17,11 +17,13 @@ from nnr_profile.workloads.timing import IterationTimer
 INSTALL_HINTS = {
     "torch": "pip install 'nnr-profile[torch]'  (or: pip install torch torchvision)",
     "tf": "pip install 'nnr-profile[tf]'  (or: pip install tensorflow)",
+    "jax": "pip install 'nnr-profile[jax]'  (or: pip install jax flax)",
 }
-FRAMEWORK_MODULES = {"torch": "torch", "tf": "tensorflow"}
+FRAMEWORK_MODULES = {"torch": "torch", "tf": "tensorflow", "jax": "jax"}
 ADAPTER_MODULES = {
     "torch": "nnr_profile.workloads.torch.adapter",
     "tf": "nnr_profile.workloads.tf.adapter",
+    "jax": "nnr_profile.workloads.jax.adapter",
 }
 
 

@@ -183,14 +183,14 @@ def load_celeba(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test, test_attributes) for the binary task on `target`.
 
-    Images are float32 (N, 3, 32, 32) in [0, 1]; labels int64 (1 where `target` holds);
-    `test_attributes` bool (N_test, 40) in `ATTRIBUTES` order.
+    Images are float32 (N, 3, 32, 32) raw pixels in [0, 255]; labels int64 (1 where `target`
+    holds); `test_attributes` bool (N_test, 40) in `ATTRIBUTES` order.
     """
     folder = celeba_folder(data_dir)
     table = read_annotations(folder)
     table = table[table["split"].isin([TRAIN, TEST])]
     images = _images(folder, [str(name) for name in table.index])
-    x = images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    x = images.transpose(0, 3, 1, 2).astype(np.float32)
     is_train = (table["split"] == TRAIN).to_numpy()
     y = table[target].to_numpy(dtype=np.int64)
     attributes = table.loc[~is_train, list(ATTRIBUTES)].to_numpy(dtype=bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from nnr_profile.core.errors import UsageError
@@ -85,3 +86,23 @@ def check_labels(workload: Any, dataset: Any) -> None:
             f"binary cross-entropy); {dataset.name} has one class per example: use resnet18 "
             "(the same network with a softmax over the classes)"
         )
+
+
+def check_batches(
+    workload: Any, args: Mapping[str, Any], batch_size: int, examples: int | None = None
+) -> None:
+    """A UsageError when a training batch would hold one example, which BatchNorm1d refuses."""
+    # mlp norm=batch: every batch with --batch-size 1, or the last of an epoch over `examples`
+    if not (workload.framework == "torch" and args.get("norm") == "batch"):
+        return
+    last = None if examples is None else examples % batch_size
+    if batch_size == 1:
+        how = "gives only such batches"
+    elif last == 1:
+        how = f"leaves one as the last batch of each epoch over {examples} training examples"
+    else:
+        return
+    raise UsageError(
+        f"{workload.framework}/{workload.name} with norm=batch cannot train on a batch of one "
+        f"example, and --batch-size {batch_size} {how}; use another --batch-size or norm=layer"
+    )

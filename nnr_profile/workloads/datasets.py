@@ -1,15 +1,15 @@
 """Real datasets for variability runs, as framework-neutral NumPy arrays.
 
-`load_dataset(name, data_dir)` returns a `Dataset`: float32 images in (N, C, H, W) (or
-channels-last for TensorFlow with ``channels_last=True``), standardised with the training
-set's per-channel mean and std, int64 labels, and a held-out test set. Nothing is ever
-downloaded: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 are read through torchvision from
+`load_dataset(name, data_dir, preprocessing=...)` returns a `Dataset`: float32 images in (N, C,
+H, W) (or channels-last for TensorFlow with ``channels_last=True``) preprocessed as a recipe's
+`preprocessing` names (default: standardised with the training set's per-channel mean and std;
+see `nnr_profile.workloads.preprocessing`), int64 labels, and a held-out test set. Nothing is
+ever downloaded: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 are read through torchvision from
 files under ``--data-dir`` in torchvision's layout, and a missing dataset is one clear error
 that says where to put the files. CelebA (``celeba`` or ``celeba:ATTRIBUTE``) is a binary task
-on one attribute (default Blond_Hair) whose test set keeps all 40 attributes for subgroup
-rates; see `nnr_profile.workloads.celeba`. ``digits`` (scikit-learn's bundled 8x8 digits, 1,797
-images, a fixed 1,437 / 360 train/test split) needs no files and is what tests and the demo
-use.
+on one attribute (default Blond_Hair) whose test set keeps all 40 attributes for subgroup rates;
+see `nnr_profile.workloads.celeba`. ``digits`` (scikit-learn's bundled 8x8 digits, 1,797 images,
+a fixed 1,437 / 360 train/test split) needs no files and is what tests and the demo use.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ import numpy as np
 
 from nnr_profile.core.errors import MissingDependencyError, NnrError, ParameterError, UsageError
 from nnr_profile.workloads import celeba
+from nnr_profile.workloads.preprocessing import preprocess
 
 DIGITS_TEST_SIZE = 360
 DIGITS_SPLIT_SEED = 0
+DEFAULT_PREPROCESSING = "per_channel_standardization"
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is: input shape (C, H, W), classes, where its files go, augmentation."""
+    """What a dataset is: input shape (C, H, W), classes, files, augmentation, raw pixel range."""
 
     name: str
     input_shape: tuple[int, int, int]
@@ -37,10 +39,11 @@ class DatasetInfo:
     folder_hint: str = ""
     flip_augment: bool = False
     target_attribute: str | None = None
+    pixel_max: float = 255.0
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", (1, 8, 8), 10),
+    "digits": DatasetInfo("digits", (1, 8, 8), 10, pixel_max=16.0),
     "mnist": DatasetInfo(
         "mnist",
         (1, 28, 28),
@@ -86,9 +89,9 @@ DATASETS: dict[str, DatasetInfo] = {
 class Dataset:
     """Train and test arrays of one dataset, ready for training.
 
-    `x_*` are float32 (N, C, H, W) standardised images (or (N, H, W, C) when loaded
-    channels-last), `y_*` int64 class indices. `attributes` holds per-test-example binary
-    attributes (N_test, A) with `attribute_names` (CelebA-like datasets; None otherwise).
+    `x_*` are float32 (N, C, H, W) images preprocessed as `preprocessing` names (or (N, H, W, C)
+    when loaded channels-last), `y_*` int64 class indices. `attributes` holds per-test-example
+    binary attributes (N_test, A) with `attribute_names` (CelebA-like datasets; None otherwise).
     """
 
     info: DatasetInfo
@@ -99,6 +102,7 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     attributes: np.ndarray | None = None
     attribute_names: list[str] = field(default_factory=list)
+    preprocessing: str = DEFAULT_PREPROCESSING
 
     @property
     def name(self) -> str:
@@ -129,10 +133,16 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[key]
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, channels_last: bool = False):
-    """Load `name` from `data_dir` (never downloads); digits needs no folder.
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    channels_last: bool = False,
+    preprocessing: str = DEFAULT_PREPROCESSING,
+) -> Dataset:
+    """Load `name` from `data_dir` (never downloads), preprocessed as a recipe names it.
 
-    Raises NnrError naming the expected file layout when the files are missing.
+    Digits needs no folder. Raises NnrError naming the expected file layout when the files are
+    missing.
     """
     info = dataset_info(name)
     if info.target_attribute is not None:
@@ -141,20 +151,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, channels_last: b
         dataset = _digits(info)
     else:
         dataset = _torchvision(info, data_dir)
+    dataset.x_train, dataset.x_test = preprocess(
+        dataset.x_train, dataset.x_test, preprocessing, info.pixel_max
+    )
+    dataset.preprocessing = preprocessing
     if channels_last:
         dataset.x_train = np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1))
         dataset.x_test = np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1))
     return dataset
-
-
-def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
-    std = x_train.std(axis=(0, 2, 3), keepdims=True)
-    std[std == 0] = 1.0
-    return (
-        ((x_train - mean) / std).astype(np.float32),
-        ((x_test - mean) / std).astype(np.float32),
-    )
 
 
 def _digits(info: DatasetInfo) -> Dataset:
@@ -165,16 +169,15 @@ def _digits(info: DatasetInfo) -> Dataset:
             "the digits dataset needs scikit-learn: pip install 'scikit-learn>=1.3'"
         ) from exc
     bunch = load_digits()
-    images = bunch.images.astype(np.float32)[:, None, :, :] / 16.0
+    images = bunch.images.astype(np.float32)[:, None, :, :]
     labels = bunch.target.astype(np.int64)
     order = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(labels))
     train, test = order[:-DIGITS_TEST_SIZE], order[-DIGITS_TEST_SIZE:]
-    x_train, x_test = _standardise(images[train], images[test])
     return Dataset(
         info,
-        x_train,
+        images[train],
         labels[train],
-        x_test,
+        images[test],
         labels[test],
         [str(n) for n in bunch.target_names],
     )
@@ -184,7 +187,6 @@ def _celeba(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
     x_train, y_train, x_test, y_test, attributes = celeba.load_celeba(
         data_dir, info.target_attribute
     )
-    x_train, x_test = _standardise(x_train, x_test)
     target = info.target_attribute
     return Dataset(
         info,
@@ -240,10 +242,9 @@ def _torchvision(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
         data = np.asarray(split.data)
         # MNIST-like (N, H, W) gets a channel axis; CIFAR (N, H, W, C) goes channels-first
         data = data[:, None, :, :] if data.ndim == 3 else data.transpose(0, 3, 1, 2)
-        return data.astype(np.float32) / 255.0, np.asarray(split.targets, dtype=np.int64)
+        return data.astype(np.float32), np.asarray(split.targets, dtype=np.int64)
 
     x_train, y_train = arrays(train)
     x_test, y_test = arrays(test)
-    x_train, x_test = _standardise(x_train, x_test)
     classes = [str(c) for c in getattr(train, "classes", range(info.num_classes))]
     return Dataset(info, x_train, y_train, x_test, y_test, classes)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nnr_profile.core.errors import NnrError
+from nnr_profile.core.errors import NnrError, UsageError
 from nnr_profile.workloads.registry import (
     FRAMEWORKS,
     BuildContext,
@@ -118,33 +118,49 @@ def _shape(shape: tuple[int | None, ...]) -> str:
     return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ")"
 
 
+RECIPE_OVERRIDES = ("learning_rate", "batch_size", "epochs")
+"""The recipe fields a preset's options replace in what `describe` shows."""
+DESCRIBED = ("torch", "tf")
+"""The frameworks `describe` builds layer tables for (`all` leaves the others out)."""
+
+
 def describe(
     model: str,
     framework: str = "torch",
     image_size: int | None = None,
     workload_args: Mapping[str, Any] | None = None,
+    recipe_overrides: Mapping[str, Any] | None = None,
 ) -> list[Description]:
     """One `Description` per framework asked for (`torch`, `tf` or `all`: each that has it).
 
-    An unknown model, framework or argument raises an NnrError (one line for the CLI).
+    `recipe_overrides` (keys among `RECIPE_OVERRIDES`, e.g. a preset's learning rate) replace
+    the workload's own values in the recipe shown. An unknown model, framework or argument
+    raises an NnrError (one line for the CLI).
     """
     framework = framework_choice(framework)
     args = dict(workload_args or {})
+    overrides = dict(recipe_overrides or {})
     if framework != "all":
-        return [describe_one(model, framework, image_size, args)]
-    chosen = frameworks_for(model)
+        return [describe_one(model, framework, image_size, args, overrides)]
+    chosen = [f for f in frameworks_for(model) if f in DESCRIBED]
     if not chosen:
         get_workload(FRAMEWORKS[0], model)  # raises the unknown-model error
-    described = [_describe_in_child(model, f, image_size, args) for f in chosen]
+    described = [_describe_in_child(model, f, image_size, args, overrides) for f in chosen]
     return _with_twin_notes(described)
 
 
 def describe_one(
-    model: str, framework: str, image_size: int | None, workload_args: Mapping[str, Any]
+    model: str,
+    framework: str,
+    image_size: int | None,
+    workload_args: Mapping[str, Any],
+    recipe_overrides: Mapping[str, Any] | None = None,
 ) -> Description:
     """Build `model` for `framework` in this process and describe it."""
     from nnr_profile.workloads.adapter import require_framework
 
+    if framework not in DESCRIBED:
+        raise UsageError(f"describe does not support {framework} yet: use {', '.join(DESCRIBED)}")
     workload = get_workload(framework, model)
     args = workload.validate(dict(workload_args), image_size)
     require_framework(framework)
@@ -153,6 +169,8 @@ def describe_one(
     ctx = BuildContext(args, "default", shape, classes)
     build = _describe_torch if framework == "torch" else _describe_tf
     layers, trainable, frozen, macs = build(workload, ctx)
+    overrides = {k: v for k, v in (recipe_overrides or {}).items() if v is not None}
+    recipe = replace(workload.recipe, **overrides)
     return Description(
         framework=framework,
         workload=workload.name,
@@ -163,16 +181,26 @@ def describe_one(
         trainable_params=trainable,
         non_trainable_params=frozen,
         macs_per_example=macs,
-        recipe={**workload.recipe.to_dict(), "summary": workload.recipe.summary()},
+        recipe={**recipe.to_dict(), "summary": recipe.summary()},
         layers=layers,
     )
 
 
 def _describe_in_child(
-    model: str, framework: str, image_size: int | None, args: Mapping[str, Any]
+    model: str,
+    framework: str,
+    image_size: int | None,
+    args: Mapping[str, Any],
+    recipe_overrides: Mapping[str, Any],
 ) -> Description:
     request = json.dumps(
-        {"model": model, "framework": framework, "image_size": image_size, "args": dict(args)}
+        {
+            "model": model,
+            "framework": framework,
+            "image_size": image_size,
+            "args": dict(args),
+            "recipe": dict(recipe_overrides),
+        }
     )
     proc = subprocess.run(
         [sys.executable, "-m", "nnr_profile.workloads.describe", request],
@@ -370,7 +398,11 @@ def main(argv: list[str]) -> int:
     request = json.loads(argv[0])
     try:
         described = describe_one(
-            request["model"], request["framework"], request["image_size"], request["args"]
+            request["model"],
+            request["framework"],
+            request["image_size"],
+            request["args"],
+            request["recipe"],
         )
         print(json.dumps(described.to_dict(), default=str))
     except NnrError as exc:

@@ -16,6 +16,7 @@ from nnr_profile.core.modes import FRAMEWORK_KNOBS, Mode
 KNOB_MODULES = {
     "torch": "nnr_profile.workloads.torch.knobs",
     "tf": "nnr_profile.workloads.tf.knobs",
+    "jax": "nnr_profile.workloads.jax.knobs",
 }
 
 

@@ -50,7 +50,9 @@ class Recipe:
     `cosine` (to zero over the run, per step), `step` (x `factor` every `every` epochs) or
     `piecewise` (x `factors[i]` from epoch `boundaries[i-1]`); `preprocessing` and
     `augmentation` name what the inputs get (`flip` applies only where the dataset allows
-    flips); `epochs` and `batch_size` the source's own (None: not fixed there); `source` where
+    flips); `augmentation_seed` None draws crops and flips from the replica's data seed, an
+    int fixes them in every replica and noise setting (`nnr_profile.workloads.preprocessing`);
+    `epochs` and `batch_size` the source's own (None: not fixed there); `source` where
     the recipe comes from.
     """
 
@@ -63,6 +65,7 @@ class Recipe:
     output: str = "logits"
     preprocessing: str = "per_channel_standardization"
     augmentation: tuple[str, ...] = ("flip",)
+    augmentation_seed: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
     source: str = "nnr-profile"
@@ -80,6 +83,8 @@ class Recipe:
         unknown = set(self.augmentation) - set(AUGMENTATIONS)
         if unknown:
             raise ValueError(f"recipe augmentation must be among {AUGMENTATIONS}: {unknown}")
+        if self.augmentation_seed is not None and self.augmentation_seed < 0:
+            raise ValueError("recipe augmentation_seed must be None or a non-negative int")
         extra = set(self.optimizer_args) - set(KERAS_OPTIMIZER_DEFAULTS[self.optimizer])
         if extra:
             raise ValueError(f"{self.optimizer} takes no argument {', '.join(sorted(extra))}")
@@ -129,6 +134,7 @@ class Recipe:
             "output": self.output,
             "preprocessing": self.preprocessing,
             "augmentation": list(self.augmentation),
+            "augmentation_seed": self.augmentation_seed,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "source": self.source,
@@ -146,6 +152,8 @@ class Recipe:
         if self.schedule_args:
             schedule += " (" + ", ".join(f"{k} {v}" for k, v in self.schedule_args.items()) + ")"
         inputs = self.preprocessing + "".join(f" + {a}" for a in self.augmentation)
+        if self.augmentation and self.augmentation_seed is not None:
+            inputs += f" (augmentation seed {self.augmentation_seed})"
         epochs = f", {self.epochs} epochs" if self.epochs else ""
         return (
             f"{self.optimizer} lr {self.learning_rate:g}{' (' + args + ')' if args else ''}, "
@@ -204,11 +212,17 @@ STUDY_RESNET18 = Recipe(
     output="softmax",
     preprocessing="per_image_standardization",
     augmentation=("pad_crop", "flip"),
+    augmentation_seed=1,
     epochs=200,
     batch_size=128,
     source="study resnet18.py + input_pipeline.py (lr 4e-4; x0.1 every 50 epochs)",
 )
-"""The study's CIFAR ResNet-18 variability recipe."""
+"""The study's CIFAR ResNet-18 variability recipe.
+
+Its crops and flips are fixed in every run: `random_crop(seed=1)` and
+`random_flip_left_right(seed=2)` with no global seed take TensorFlow's default global seed, and
+map before the shuffle, so each image gets the same crop and flip in each epoch of every run.
+"""
 
 STUDY_CELEBA = Recipe(
     "adam",

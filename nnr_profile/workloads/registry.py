@@ -31,10 +31,16 @@ from nnr_profile.core.params import Range
 from nnr_profile.core.registry import Registry
 from nnr_profile.workloads.recipes import Recipe, legacy_recipe
 
-FRAMEWORKS = ("torch", "tf")
+FRAMEWORKS = ("torch", "tf", "jax")
+CHANNELS_LAST = ("tf", "jax")
+"""The frameworks whose image inputs are (H, W, C)."""
 INPUT_KINDS = ("image", "tokens", "features")
 ENTRY_POINT_GROUP = "nnr_profile.workloads"
-BUILTIN_MODULES = ("nnr_profile.workloads.torch.models", "nnr_profile.workloads.tf.models")
+BUILTIN_MODULES = (
+    "nnr_profile.workloads.torch.models",
+    "nnr_profile.workloads.tf.models",
+    "nnr_profile.workloads.jax.models",
+)
 
 
 TRUE_WORDS = ("true", "yes", "on", "1")
@@ -152,7 +158,7 @@ class Workload:
     """A named training setup: framework, model builder, input, loss, optimizer, batch size.
 
     `input_shape` excludes the batch dimension; for `image` inputs it is (C, H, W) in PyTorch
-    and (H, W, C) in TensorFlow, and `--image-size` replaces H and W. `tokens` inputs are
+    and (H, W, C) in TensorFlow and JAX, and `--image-size` replaces H and W. `tokens` inputs are
     (sequence_length,) integer ids below `num_classes`; the loss is then per token.
     `applies_knobs=False` records the mode but sets no framework knob (for `calibrate`, whose
     modes must differ only by the work it injects). Arguments are declared once, as `arguments`
@@ -277,7 +283,7 @@ class Workload:
                 name=self.name,
                 value=image_size,
             )
-        if self.framework == "tf":
+        if self.framework in CHANNELS_LAST:
             return (image_size, image_size, self.input_shape[-1])
         return (self.input_shape[0], image_size, image_size)
 

@@ -37,7 +37,7 @@ arrows of docs/architecture.md, each of them used."""
 NO_FRAMEWORK = {"core", "profiler.traces", "store", "reports", "api"}
 EXEMPT = {("profiler/traces/formats/tf_xplane.py", "tensorflow")}
 """TensorFlow's generated XPlane protobuf module is imported only when TF is already loaded."""
-FRAMEWORKS = {"torch", "torchvision", "tensorflow", "keras"}
+FRAMEWORKS = {"torch", "torchvision", "tensorflow", "keras", "jax", "jaxlib", "flax", "optax"}
 
 
 def _part(path: Path) -> str:

@@ -58,7 +58,8 @@ def test_describe_json_has_the_fields_and_follows_image_size_and_arguments():
     ("args", "fragment"),
     [
         (("--model", "nosuchnet"), "unknown model 'nosuchnet'"),
-        (("--model", "smallcnn", "--framework", "jax"), "'jax' is not known"),
+        (("--model", "smallcnn", "--framework", "mxnet"), "'mxnet' is not known"),
+        (("--model", "smallcnn", "--framework", "jax"), "does not support jax yet"),
         (("--model", "smallcnn", "--workload-arg", "depth=3"), "has no argument depth"),
         (("--model", "mediumcnn", "--image-size", "8"), "at least 64"),
     ],
@@ -81,3 +82,44 @@ def test_framework_all_lists_both_twins_with_equal_counts():
     for key in ("trainable_params", "non_trainable_params", "macs_per_example", "recipe"):
         assert first[key] == second[key], key
     assert first["input_shape"] == [32, 32, 3] and second["input_shape"] == [3, 32, 32]
+
+
+def test_a_preset_gives_its_model_arguments_and_recipe_and_options_override_it():
+    proc = run_cli("describe", "--preset", "study-resnet18-cifar100", "--framework", "torch")
+    assert proc.returncode == 0, proc.stderr
+    assert "resnet18_cifar (torch, study layout) with classes=100" in proc.stdout
+    assert "classes:               100" in proc.stdout
+    assert "adam lr 0.0004" in proc.stdout and "200 epochs" in proc.stdout
+    sized = {}
+    for extra in ((), ("--image-size", "40")):
+        proc = run_cli(
+            "describe", "--preset", "study", "--model", "smallcnn", "--framework", "torch",
+            "--json", *extra,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["workload"] == "smallcnn" and data["recipe"]["batch_size"] == 128
+        sized[extra] = data["input_shape"]
+    assert sized == {(): [3, 224, 224], ("--image-size", "40"): [3, 40, 40]}
+
+
+def test_an_unknown_preset_is_one_line_and_exit_2():
+    assert_one_line_usage_error(
+        run_cli("describe", "--preset", "nosuch"), "unknown preset 'nosuch'"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed"
+)
+def test_a_variability_preset_describes_its_framework():
+    proc = run_cli("describe", "--preset", "study-smallcnn-cifar10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["framework"], data["workload"], data["input_shape"]) == (
+        "tf",
+        "smallcnn",
+        [32, 32, 3],
+    )
+    assert data["recipe"]["preprocessing"] == "scale_255"

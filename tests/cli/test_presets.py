@@ -54,3 +54,20 @@ def test_a_tiny_study_run_keeps_the_preset_where_no_option_overrides_it(tmp_path
     (row,) = table.itertuples()
     assert row.preset == "study" and row.mode == "deterministic" and row.workload == "smallcnn"
     assert row.batch_size == 2 and row.n_trials == 2
+
+
+@pytest.mark.slow
+def test_a_variability_preset_is_recorded_and_the_report_names_it(tmp_path):
+    db = tmp_path / "nnr.db"
+    proc = run_cli(
+        "variability", "--preset", "study-smallcnn-cifar10", "--framework", "torch",
+        "--model", "mlp", "--dataset", "digits", "--replicas", "2", "--settings", "control",
+        "--epochs", "1", "--gpu", "cpu", "--db", str(db),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = run_cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert "rows with preset study-smallcnn-cifar10: the study's smallcnn.py" in report.stdout
+    (row,) = pd.read_csv(tmp_path / "report" / "variability.csv").itertuples()
+    assert row.preset == "study-smallcnn-cifar10" and row.workload == "mlp"
+    assert row.learning_rate == 4e-4 and row.batch_size == 128 and row.epochs == 1

@@ -40,6 +40,26 @@ def test_workload_arguments_are_checked_by_every_command(command, model, arg, fr
     assert list(tmp_path.iterdir()) == []
 
 
+ONE_EXAMPLE_BATCHES = [
+    (
+        ["variability", "--dataset", "digits", "--batch-size", "4", "--epochs", "2"],
+        "--batch-size 4 leaves one as the last batch of each epoch over 1437 training examples",
+    ),
+    (["run", "--batch-size", "1"], "--batch-size 1 gives only such batches"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), ONE_EXAMPLE_BATCHES, ids=["variability", "run"])
+def test_a_batch_norm_that_would_meet_a_batch_of_one_is_refused_before_training(
+    args, fragment, tmp_path
+):
+    db = tmp_path / "results" / "nnr.db"
+    model = ["--model", "mlp", "--workload-arg", "norm=batch"]
+    proc = run_cli(*args, *model, *CPU, "--db", str(db))
+    assert_one_line_usage_error(proc, "torch/mlp with norm=batch cannot train on a batch", fragment)
+    assert not db.exists() and list(tmp_path.iterdir()) == []  # no trial, no store rows
+
+
 OPTIONS = [
     (["run", "--seed", "-1"], ["'--seed'", "from 0 to 4294967295, not -1"]),
     (["run", "--seed", "5000000000"], ["'--seed'", "not 5000000000"]),

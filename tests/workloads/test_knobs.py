@@ -14,8 +14,8 @@ def test_each_framework_names_what_every_knob_it_reads_sets():
     for framework, read in FRAMEWORK_KNOBS.items():
         assert set(knob_settings(framework)) == read
     assert "CUBLAS_WORKSPACE_CONFIG" in knob_settings("tf")["cublas_workspace"]
-    with pytest.raises(UsageError, match="jax"):
-        mode_environment(MODES["default"], "jax")
+    with pytest.raises(UsageError, match="mxnet"):
+        mode_environment(MODES["default"], "mxnet")
 
 
 def test_cublas_workspace_is_a_knob_of_its_own_in_both_frameworks(monkeypatch):

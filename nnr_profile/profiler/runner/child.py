@@ -15,9 +15,12 @@ It is the one place the mode's environment is applied: the child starts with it,
 framework is imported.
 
 A child never outlives its parent: it runs in a session of its own under
-`profiler.runner.lifeline` (parent-death signal, lifeline pipe, timeout alarm); its process
-group is killed when it ends, times out or its parent is interrupted (`stop_children`); and
-folders left by a parent that was killed are removed by the next parent.
+`profiler.runner.lifeline` (parent-death signal, lifeline pipe, timeout alarm, child subreaper);
+when it ends, times out or its parent is interrupted (`stop_children`), every process it
+started is killed, its process group and any descendant that left it (`setsid`, a daemon's
+double fork: `lifeline.kill_descendants`, found by parent pid and by the child's folder in
+their environment; on Linux); and folders left by a parent that was killed are removed by the
+next parent.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from nnr_profile.profiler.runner.lifeline import (
     FOLDER_PREFIX,
     LIFELINE_ENV,
     TIMEOUT_ENV,
+    kill_descendants,
     remove_stale_folders,
 )
 
@@ -126,7 +130,7 @@ _stale_checked = False
 
 
 def stop_children() -> int:
-    """Kill every running child's process group and remove its folder; start no more children.
+    """Kill every running child with all it started and remove its folder; start no more.
 
     Returns how many were running. `spawn_child` raises `ChildrenStopped` from then on, until
     `allow_children`.
@@ -134,8 +138,7 @@ def stop_children() -> int:
     with _lock:
         _stopping.set()
         for pid, folder in _live.items():
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            _kill_all(pid, folder, running=True)
             shutil.rmtree(folder, ignore_errors=True)
         return len(_live)
 
@@ -213,7 +216,7 @@ def spawn_child(
             command = [*shim, *prefix, *command]
         with open(folder / "stderr.txt", "w+b") as stderr:
             process, lifeline = _start(command, env, stderr, folder, timeout_s)
-            finished = _wait(process, lifeline, timeout_s)
+            finished = _wait(process, lifeline, timeout_s, folder)
             if _stopping.is_set():
                 raise ChildrenStopped("the parent is shutting down")
             if not finished:
@@ -319,18 +322,34 @@ def _start(
     return process, write_end
 
 
-def _wait(process: subprocess.Popen, lifeline: int, timeout_s: float | None) -> bool:
-    """Wait for the child (True) or its timeout (False); always kill its group and reap it."""
+def _wait(process: subprocess.Popen, lifeline: int, timeout_s: float | None, folder: Path) -> bool:
+    """Wait for the child (True) or its timeout (False); always kill all it started, reap it."""
+    finished = False
     try:
         finished = _wait_exited(process, timeout_s)
     finally:
         with _lock:
             _live.pop(process.pid, None)
-        with contextlib.suppress(OSError):
-            os.killpg(process.pid, signal.SIGKILL)  # leftovers too: the group outlives its leader
+        _kill_all(process.pid, folder, running=not finished)
         process.wait()
         os.close(lifeline)
     return finished
+
+
+def _kill_all(pid: int, folder: Path, running: bool) -> None:
+    """SIGKILL the child `pid` started (unreaped) with `folder`, its descendants and its group.
+
+    A running child is stopped first, so it forks nothing while its descendants are found:
+    those under it (the lifeline is their subreaper, so an orphan stays under it) and any
+    process whose environment names its folder (what left after the lifeline died, e.g. by a
+    crash). Then the group: leftovers too, as the group outlives its leader.
+    """
+    if running:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGSTOP)
+    kill_descendants(pid, marker=f"{FOLDER_ENV}={folder}")
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _wait_exited(process: subprocess.Popen, timeout_s: float | None) -> bool:

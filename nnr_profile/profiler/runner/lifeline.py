@@ -11,8 +11,12 @@ parent holds. Before it imports anything heavy, the child
 - arms `alarm(timeout + grace)`, whose default action ends the process in the kernel, so a
   hanging child never lives far past its timeout even when nobody is left to kill it.
 
-On SIGTERM or a cut lifeline the child removes its temporary folder and kills its own process
-group (itself, a wrapping profiler, any worker processes). It also enables `faulthandler`, so
+It also makes itself a *child subreaper* (Linux `prctl(PR_SET_CHILD_SUBREAPER)`; a no-op
+elsewhere): a descendant whose parent ends (a daemon that double-forks, a `setsid` grandchild)
+becomes its child instead of init's, so `kill_descendants` still finds it, even outside its
+process group. On SIGTERM or a cut lifeline the child removes its temporary folder, kills every
+descendant and then its own process group (itself, a wrapping profiler, any worker processes);
+when the task ends it kills every descendant it left running. It also enables `faulthandler`, so
 a crash leaves 'Fatal Python error: ...' and the stack in its stderr for the parent's message.
 Then it runs the task SPEC names (`child.run_task`). Without the lifeline environment (a child
 started by hand) nothing is armed.
@@ -45,6 +49,9 @@ FOLDER_PREFIX = "nnr-child-"
 ALARM_GRACE_S = 30
 """Seconds past the timeout after which the child's own alarm ends it (the parent kills first)."""
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+KILL_ROUNDS = 50
+"""Most scans `kill_descendants` makes for processes forked while it stops the others."""
 _OWNED = re.compile(rf"^{FOLDER_PREFIX}(\d+)-")
 _dying = threading.RLock()
 _guarded = [0]
@@ -63,6 +70,83 @@ def set_parent_death_signal(signum: int) -> bool:
     return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
 
 
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children, not init's (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def live_processes() -> dict[int, int]:
+    """Running processes, pid -> parent pid, from /proc (empty without one); zombies left out."""
+    parents = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return {}
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[0] not in (b"Z", b"X"):
+            parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def _environ_has(pid: int, entry: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return entry in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def descendants(root: int, marker: str | None = None) -> set[int]:
+    """Running descendants of `root`, and processes whose environment holds `marker` (K=V)."""
+    parents = live_processes()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    if marker:
+        entry = marker.encode()
+        found |= {pid for pid in parents if pid not in found and _environ_has(pid, entry)}
+    found.discard(os.getpid())
+    found.discard(root)
+    return found
+
+
+def kill_descendants(root: int | None = None, marker: str | None = None) -> set[int]:
+    """SIGKILL every descendant of `root` (default: this process); returns their pids."""
+    # Each is stopped first and the scan repeated until it finds none new, so none forks a
+    # process that escapes between scan and kill. Without /proc (not Linux) it finds nothing.
+    root = os.getpid() if root is None else root
+    stopped: set[int] = set()
+    for _ in range(KILL_ROUNDS):
+        found = descendants(root, marker) - stopped
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        stopped |= found
+    for pid in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
 def child_folder() -> Path | None:
     """This child's temporary folder from the environment; None unless it is an nnr-child one."""
     text = os.environ.get(FOLDER_ENV)
@@ -72,7 +156,7 @@ def child_folder() -> Path | None:
 
 
 def die_with_parent(signum: int | None = None, _frame: object = None) -> None:
-    """Remove this child's folder, then kill its process group (or itself) with SIGKILL.
+    """Remove this child's folder, then SIGKILL its descendants and its group (or itself).
 
     A process forked from the child (a data-loader worker) inherits the signal handler but is
     not the child: a signal to it keeps its default action.
@@ -85,6 +169,7 @@ def die_with_parent(signum: int | None = None, _frame: object = None) -> None:
         folder = child_folder()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        kill_descendants()
         if os.getpgrp() == os.getsid(0):  # leader group of a session of our own: ours to end
             with contextlib.suppress(OSError):
                 os.killpg(os.getpgrp(), signal.SIGKILL)
@@ -128,6 +213,7 @@ def guard() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, die_with_parent)
     set_parent_death_signal(signal.SIGTERM)
+    become_subreaper()
     if fd is not None:
         readable, _, _ = select.select([fd], [], [], 0)
         if readable and not os.read(fd, 64):
@@ -161,12 +247,17 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    """The one child entry point: `SPEC RESULT`: arm the guard, then run the task SPEC names."""
+    """The child entry point `SPEC RESULT`: arm the guard, run the task, kill what it left."""
     spec_path, result_path = argv
     guard()
     from nnr_profile.profiler.runner.child import run_task
 
-    return run_task(spec_path, result_path)
+    try:
+        return run_task(spec_path, result_path)
+    finally:
+        if _guarded[0] == os.getpid():
+            with _dying:
+                kill_descendants()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from nnr_profile.profiler.collectors.base import get_collector
 from nnr_profile.profiler.collectors.nvml import gpu_info, list_gpus
 from nnr_profile.profiler.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.profiler.runner.process import spawn_trial
+from nnr_profile.workloads.checks import check_batches
 from nnr_profile.workloads.registry import get_workload
 
 CPU = None
@@ -117,9 +118,9 @@ def plan_sweep(spec: SweepSpec) -> dict[int | None, list[TrialSpec]]:
         own = {k: v for k, v in spec.workload_args.items() if k in workload.params}
         used_keys |= set(own)
         args = workload.validate(own, spec.image_size)
-        per_workload.append(
-            ((framework, name), args, spec.batch_size or workload.default_batch_size)
-        )
+        batch_size = spec.batch_size or workload.default_batch_size
+        check_batches(workload, args, batch_size)
+        per_workload.append(((framework, name), args, batch_size))
     unused = sorted(set(spec.workload_args) - used_keys)
     if unused:
         raise ParameterError(

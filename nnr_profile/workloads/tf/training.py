@@ -2,10 +2,11 @@
 
 The counterpart of `nnr_profile.workloads.torch.training`, used by variability replicas. Two
 seeds drive the randomness the study separates: `init_seed` (weight initialisation, via
-`seed_everything` before `build_model`) and `data_seed` (data order, flip augmentation,
-dropout). Kernel (implementation) noise is set by the determinism mode, applied before this
-module is used. Datasets are channels-last: `load_dataset(name, data_dir, channels_last=True)`
-gives (N, H, W, C) images, the layout the TF workloads are built for.
+`seed_everything` before `build_model`) and `data_seed` (data order, dropout, and crops and
+flips unless the recipe fixes them). Kernel (implementation) noise is set by the determinism
+mode, applied before this module is used. Datasets are channels-last: `load_dataset(name,
+data_dir, channels_last=True)` gives (N, H, W, C) images, the layout the TF workloads are built
+for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tensorflow as tf
 from nnr_profile.core.errors import MissingDependencyError, UsageError
 from nnr_profile.workloads.checks import check_labels, training_input_shape
 from nnr_profile.workloads.datasets import Dataset
+from nnr_profile.workloads.preprocessing import PAD, augmentation_draws, augmentation_rng
 from nnr_profile.workloads.recipes import Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.tf.adapter import (
@@ -122,10 +124,6 @@ def flip_images(images: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.where(mask[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
 
-PAD = 4
-"""Pixels of zero padding before a random crop (the study's 40x40 -> 32x32)."""
-
-
 def learning_rate_schedule(
     recipe: Recipe, learning_rate: float, epochs: int, steps_per_epoch: int
 ) -> Any:
@@ -166,8 +164,9 @@ def train(
     """Train for `epochs` as the workload's recipe says; returns mean loss per epoch.
 
     Optimizer, schedule (from base rate `learning_rate`), loss and augmentation come from
-    `workload.recipe`; data order, crops and flips from a NumPy generator seeded with
-    `data_seed` (flips only where the dataset allows them); dropout from seed-generator states
+    `workload.recipe`; data order from a NumPy generator seeded with `data_seed`, crops and
+    flips per example from `augmentation_rng` (the recipe's fixed seed, else `data_seed`;
+    flips only where the dataset allows them); dropout from seed-generator states
     reset from `data_seed` (`reseed_layers`).
     """
     x_train, y_train, _, _ = model_arrays(dataset, workload)
@@ -178,6 +177,7 @@ def train(
     flip = "flip" in recipe.augmentation and dataset.info.flip_augment and image
     crop = PAD if "pad_crop" in recipe.augmentation and image else 0
     rng = np.random.default_rng(data_seed)
+    augment = augmentation_rng(recipe, data_seed)
     loss_fn = build_loss(recipe)
     reseed_layers(model, data_seed)
     name = tf_device(device)
@@ -208,22 +208,15 @@ def train(
         total.assign_add(loss * tf.cast(tf.size(index), tf.float32))
 
     losses: list[float] = []
-    no_flip = np.zeros(batch_size, dtype=bool)
-    no_crop = np.zeros((batch_size, 2), dtype=np.int32)
     try:
         with tf.device(name):
             for _ in range(epochs):
                 order = rng.permutation(len(y_train)).astype(np.int32)
+                offsets, mask = augmentation_draws(augment, len(y_train), crop, flip)
                 total.assign(0.0)
                 for first in range(0, len(order), batch_size):
                     index = order[first : first + batch_size]
-                    offsets = (
-                        rng.integers(0, 2 * crop + 1, (len(index), 2), dtype=np.int32)
-                        if crop
-                        else no_crop[: len(index)]
-                    )
-                    mask = rng.random(len(index)) < 0.5 if flip else no_flip[: len(index)]
-                    step(index, mask, offsets)
+                    step(index, mask[index], offsets[index])
                 losses.append(float(total.numpy()) / len(order))
     except tf.errors.OpError as exc:
         raise op_error(exc) from exc

@@ -2,8 +2,8 @@
 
 Used by variability replicas, the gradient-SNR analysis and the loss landscape. Two seeds
 drive the randomness the study separates: `init_seed` (weight initialisation) and
-`data_seed` (data order, flip augmentation, dropout). Kernel (implementation) noise is set
-by the determinism mode, applied before this module is used.
+`data_seed` (data order, dropout, and crops and flips unless the recipe fixes them). Kernel
+(implementation) noise is set by the determinism mode, applied before this module is used.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch import nn
 from nnr_profile.core.errors import UsageError
 from nnr_profile.workloads.checks import check_labels, training_input_shape
 from nnr_profile.workloads.datasets import Dataset
+from nnr_profile.workloads.preprocessing import PAD, augmentation_draws, augmentation_rng
 from nnr_profile.workloads.recipes import Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
 from nnr_profile.workloads.torch.adapter import ADAPTER, build_loss, build_optimizer, torch_device
@@ -87,8 +88,9 @@ def train(
     """Train for `epochs` as the workload's recipe says; returns mean loss per epoch.
 
     Optimizer, schedule (from base rate `learning_rate`), loss and augmentation come from
-    `workload.recipe`; data order, crops and flips from a generator seeded with `data_seed`.
-    Flips apply only where the dataset allows them.
+    `workload.recipe`; data order from a generator seeded with `data_seed`, crops and flips
+    per example from `augmentation_rng` (the recipe's fixed seed, else `data_seed`). Flips
+    apply only where the dataset allows them.
     """
     x_train, y_train = tensors[0], tensors[1]
     recipe = workload.recipe
@@ -102,23 +104,27 @@ def train(
             optimizer, lambda step: recipe.lr_factor(step // steps_per_epoch, step, total_steps)
         )
     generator = torch.Generator().manual_seed(data_seed)
+    augment = augmentation_rng(recipe, data_seed)
     loss_fn = build_loss(recipe)
     image = workload.input_kind == "image"
     flip = "flip" in recipe.augmentation and dataset.info.flip_augment and image
-    crop = "pad_crop" in recipe.augmentation and image
+    pad = PAD if "pad_crop" in recipe.augmentation and image else 0
     losses: list[float] = []
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(y_train), generator=generator).to(x_train.device)
+        offsets, mask = (
+            torch.from_numpy(a).to(x_train.device)
+            for a in augmentation_draws(augment, len(y_train), pad, flip)
+        )
         total = torch.zeros((), device=x_train.device)
         for first in range(0, len(order), batch_size):
             index = order[first : first + batch_size]
             inputs = x_train[index]
-            if crop:
-                inputs = pad_crop(inputs, generator)
+            if pad:
+                inputs = pad_crop(inputs, offsets[index], pad)
             if flip:
-                mask = (torch.rand(len(index), generator=generator) < 0.5).to(inputs.device)
-                inputs = torch.where(mask[:, None, None, None], inputs.flip(-1), inputs)
+                inputs = torch.where(mask[index][:, None, None, None], inputs.flip(-1), inputs)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model_logits(model(inputs)), y_train[index])
             loss.backward()
@@ -129,14 +135,12 @@ def train(
     return losses
 
 
-def pad_crop(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Each (C, H, W) image zero-padded by `pad` and cropped back at a random offset (0..2*pad)."""
+def pad_crop(images: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.Tensor:
+    """Each (C, H, W) image zero-padded by `pad` and cropped back at its (dy, dx) offset."""
     n, _, height, width = images.shape
     padded = nn.functional.pad(images, (pad, pad, pad, pad)).permute(0, 2, 3, 1)
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(images.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(images.device)
-    rows = dy[:, None] + torch.arange(height, device=images.device)
-    cols = dx[:, None] + torch.arange(width, device=images.device)
+    rows = offsets[:, :1] + torch.arange(height, device=images.device)
+    cols = offsets[:, 1:] + torch.arange(width, device=images.device)
     batch = torch.arange(n, device=images.device)[:, None, None]
     return padded[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 

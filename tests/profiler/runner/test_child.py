@@ -55,6 +55,30 @@ SLEEPER = textwrap.dedent(
     @child_task()
     def crash(spec):
         os.abort()
+
+
+    ORPHAN = (
+        "import subprocess, sys\\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+        " start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\\n"
+        "print(p.pid)\\n"
+    )
+
+
+    @child_task()
+    def escape(spec):
+        # two processes no process group holds: a setsid child, a double-forked orphan
+        setsid = subprocess.Popen(
+            [sys.executable, "-c", "import os, time; os.setsid(); time.sleep(300)"]
+        )
+        orphan = subprocess.run(
+            [sys.executable, "-c", ORPHAN], capture_output=True, text=True, check=True
+        )
+        Path(spec["pids"]).write_text(f"{os.getpid()} {setsid.pid} {orphan.stdout.strip()}")
+        if spec.get("crash"):
+            os.abort()
+        time.sleep(spec["sleep"])
+        return {"status": "ok"}
     """
 )
 CUDA_PROBE = (
@@ -203,6 +227,57 @@ def test_a_child_dies_with_its_killed_parent_and_takes_its_folder_along(
         for pid in (child, helper):
             assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"{pid} outlived its parent"
         assert _wait_for(lambda: not folders[0].exists(), 5), "the child's folder was left"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _left_the_group(pids: list[int]) -> None:
+    """Assert the processes really left the child's process group (else the test proves nothing)."""
+    child, *escaped = pids
+    for pid in escaped:
+        assert os.getpgid(pid) != os.getpgid(child) or not _alive(pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="subreaper and /proc: Linux")
+@pytest.mark.parametrize(
+    ("spec", "timeout_s", "status"),
+    [
+        ({"sleep": 0}, 60, STATUS_OK),
+        ({"sleep": 120}, 3, STATUS_TIMEOUT),
+        ({"sleep": 0, "crash": True}, 60, STATUS_FAILED),
+    ],
+    ids=["ends", "times-out", "crashes"],
+)
+def test_processes_that_left_the_group_die_with_the_trial(
+    sleeper_env, tmp_path, spec, timeout_s, status
+):
+    pids = tmp_path / "pids"
+    outcome = spawn_child(_task("escape"), {**spec, "pids": str(pids)}, sleeper_env, timeout_s)
+    assert outcome.status == status, outcome.error
+    escaped = _pids(pids)
+    assert len(escaped) == 3
+    for pid in escaped:
+        assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"process {pid} outlived its trial"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="subreaper and /proc: Linux")
+def test_processes_that_left_the_group_die_with_a_killed_parent(sleeper_env, tmp_path):
+    pids = tmp_path / "pids"
+    parent_code = (
+        "from nnr_profile.profiler.runner.child import spawn_child\n"
+        "from nnr_sleeper import escape\n"
+        f"spawn_child(escape, {{'pids': {str(pids)!r}, 'sleep': 120}}, "
+        "dict(__import__('os').environ), timeout_s=300)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=sleeper_env)
+    try:
+        escaped = _pids(pids)
+        _left_the_group(escaped)
+        parent.kill()
+        parent.wait(10)
+        for pid in escaped:
+            assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"{pid} outlived its parent"
     finally:
         parent.kill()
         parent.wait()

@@ -28,6 +28,8 @@ TF_TINY = [
     "--repeats",
     "1",
 ]
+HAS_JAX = importlib.util.find_spec("jax") is not None
+"""`--framework all` runs JAX too where it is installed."""
 NO_TF = "import sys\nsys.modules['tensorflow'] = None  # as if TensorFlow were not installed\n"
 
 
@@ -71,13 +73,13 @@ def test_framework_all_gives_a_row_per_framework_and_skips_tf_fast(db, tmp_path)
         str(db),
     )
     assert proc.returncode == 0, proc.stderr
-    assert "5 trial(s) run" in proc.stdout
+    assert f"{7 if HAS_JAX else 5} trial(s) run" in proc.stdout
     assert "tf: fast = default (TensorFlow autotunes already)" in proc.stderr
     proc = run_cli("report", "--db", str(db), "--out", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(tmp_path / "r" / "overhead.csv")
     main = table[(table["baseline_mode"] == "default") & (table["mode"] == "deterministic")]
-    assert sorted(main["framework"]) == ["tf", "torch"]
+    assert sorted(main["framework"]) == (["jax", "tf", "torch"] if HAS_JAX else ["tf", "torch"])
     assert "fast" not in set(table.loc[table["framework"] == "tf", "baseline_mode"])
 
 
@@ -141,8 +143,8 @@ def test_without_tensorflow_tf_says_how_to_install_and_all_runs_the_rest(db, tmp
     proc = run_cli("run", "--model", "mlp", "--framework", "all", *TF_TINY, "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     assert "skipping tf: not installed" in proc.stderr and "pip install" in proc.stderr
-    assert "2 trial(s) run" in proc.stdout
-    assert set(_trials(db)["framework"]) == {"torch"}
+    assert f"{4 if HAS_JAX else 2} trial(s) run" in proc.stdout
+    assert set(_trials(db)["framework"]) == ({"torch", "jax"} if HAS_JAX else {"torch"})
 
 
 @needs_tf
