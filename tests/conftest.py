@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,40 @@ def paired_store(path: Path, repeats: int = 5) -> Any:
                 )
             )
     return spec
+
+
+class PageTables(HTMLParser):
+    """Row counts of each table[data-table], images and script elements of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, int] = {}
+        self.images: list[str] = []
+        self.scripts = 0
+        self._table: str | None = None
+        self._in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "table" and named.get("data-table"):
+            self._table = named["data-table"]
+            self.rows[self._table] = 0
+        elif tag == "tbody":
+            self._in_body = self._table is not None
+        elif tag == "tr" and self._in_body:
+            self.rows[self._table] += 1
+        elif tag == "img":
+            self.images.append(named.get("src") or "")
+        elif tag == "script":
+            self.scripts += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table, self._in_body = None, False
+
+
+def page_tables(path: Path) -> PageTables:
+    """The parsed tables, images and scripts of the page at `path`."""
+    parsed = PageTables()
+    parsed.feed(path.read_text(encoding="utf-8"))
+    return parsed

@@ -77,8 +77,8 @@ def gate_command(
     when a trial of the baseline or the mode failed (fail), 0 when its upper bound is below
     it (pass), 3 with a warning when the CI straddles it (inconclusive: more repeats would
     decide), 2 on bad input. Writes gate.json (ratio, CI, n, verdict), gate.xml (JUnit),
-    gate.csv and, when a kernel collector ran, the top-10 kernel deltas per row (also
-    gate_kernels.csv).
+    gate.csv, gate.html (one page) and, when a kernel collector ran, the top-10 kernel deltas
+    per row (also gate_kernels.csv).
 
     \b
     Examples:
@@ -146,8 +146,9 @@ def compare_command(old: str, new: str, out: str, group_by: str | None, as_json:
     Per (workload, GPU, mode) the ratio mode/baseline in OLD and in NEW with their 95 % CIs,
     the change NEW/OLD with a 95 % CI (Welch, the stores being independent samples), and
     the versions of each side (framework, CUDA, cuDNN, driver, from the stored
-    fingerprints). Writes compare.csv, compare.md, compare.{png,pdf} and, when both stores
-    have kernel tables, kernel_diff.csv (kernels that appeared, disappeared, got slower).
+    fingerprints). Writes compare.csv, compare.md, compare.{png,pdf}, compare.html and, when
+    both stores have kernel tables, kernel_diff.csv (kernels that appeared, disappeared, got
+    slower).
     OLD and NEW are store files or folders of shards.
 
     \b

@@ -345,13 +345,21 @@ def compare_figure(table: pd.DataFrame):
 def write_compare(
     table: pd.DataFrame, kernels: pd.DataFrame, out: Path, group_by: list[str] | None = None
 ) -> list[Path]:
-    """compare.csv, compare.md, compare.{png,pdf} and, with kernels, kernel_diff.csv."""
+    """compare.csv, compare.md, compare.{png,pdf}, compare.html and, with kernels,
+    kernel_diff.csv."""
+    from nnr_profile.reports.html import write_page
     from nnr_profile.reports.plots import save_figure
 
     paths = [write_csv(table, out / "compare.csv"), out / "compare.md"]
     paths[1].write_text(compare_markdown(table, group_by) + "\n", encoding="utf-8")
-    if not table.empty:
-        paths += save_figure(compare_figure(table), out / "compare")
+    figures = save_figure(compare_figure(table), out / "compare") if not table.empty else []
+    paths += figures
     if not kernels.empty:
         paths.append(write_csv(kernels, out / "kernel_diff.csv"))
+    facts = {"measured": [("rows compared", str(len(table)))]}
+    if group_by:
+        facts["measured"].append(("grouped by", ", ".join(group_by)))
+    tables = {"compare": table, "kernel_diff": kernels}
+    pngs = {"compare": [f for f in figures if f.suffix == ".png"]}
+    paths.append(write_page(out / "compare.html", "nnr-profile compare", tables, pngs, facts))
     return paths

@@ -295,18 +295,34 @@ def _delta_line(kernel: dict[str, Any]) -> str:
 
 
 def write_gate(document: dict[str, Any], table: pd.DataFrame, out: Path) -> list[Path]:
-    """gate.json, gate.xml (JUnit), gate.csv and, with kernels, gate_kernels.csv in `out`."""
+    """gate.json, gate.xml (JUnit), gate.csv, gate.html and, with kernels, gate_kernels.csv in
+    `out`."""
+    from nnr_profile.reports.html import write_page
+
     paths = [out / "gate.json", out / "gate.xml"]
     paths[0].write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     paths[1].write_text(junit_xml(document), encoding="utf-8")
     paths.append(write_csv(table, out / "gate.csv"))
-    kernels = [
-        {**{k: r[k] for k in ("framework", "workload", "gpu_name", "mode")}, **delta}
-        for r in document["rows"]
-        for delta in r["kernel_deltas"]
-    ]
-    if kernels:
-        paths.append(write_csv(pd.DataFrame(kernels), out / "gate_kernels.csv"))
+    kernels = pd.DataFrame(
+        [
+            {**{k: r[k] for k in ("framework", "workload", "gpu_name", "mode")}, **delta}
+            for r in document["rows"]
+            for delta in r["kernel_deltas"]
+        ]
+    )
+    if not kernels.empty:
+        paths.append(write_csv(kernels, out / "gate_kernels.csv"))
+    facts = {
+        "measured": [
+            ("verdict", document["verdict"]),
+            ("exit status", str(document["exit_code"])),
+            ("largest ratio allowed", f"{document['max_ratio']:.2f}x"),
+            ("rows judged", str(len(document["rows"]))),
+        ]
+    }
+    lines = [describe_row(row, document["max_ratio"]) for row in document["rows"]]
+    tables = {"gate": table, "gate_kernels": kernels}
+    paths.append(write_page(out / "gate.html", "nnr-profile gate", tables, {}, facts, lines))
     return paths
 
 

@@ -1,10 +1,12 @@
-"""`report.html`: one self-contained page of the report: summary, notes, tables, figures.
+"""Self-contained pages (`report.html`, `gate.html`, `compare.html`): summary, notes, tables,
+figures.
 
-`write_html` renders what `write_report` built with jinja2 (autoescape on), every text going
-through `core.text.html_text` first. The PNG figures the table writers drew are embedded as
-data URIs (up to FIGURE_BUDGET_BYTES in all; the page names any left out), and the CSS and the
-sort/filter script (`templates/report.js`, no library) are inline: nothing is fetched, so the
-page opens from file:// offline.
+`write_page` renders one with jinja2 (autoescape on), every text going through
+`core.text.html_text` first; `write_html` is the report's page, from what `write_report` built,
+and `gate` and `compare` write theirs beside their other files. The PNG figures the table
+writers drew are embedded as data URIs (up to FIGURE_BUDGET_BYTES in all; the page names any
+left out), and the CSS and the sort/filter script (`templates/report.js`, no library) are
+inline: nothing is fetched, so the page opens from file:// offline.
 
 Each non-empty table is a ``<table data-table="NAME">`` with one row per row of NAME.csv (the
 first MAX_ROWS; the page says when more are left out), PAGE_ROWS of them shown until "show
@@ -84,6 +86,17 @@ TABLE_TITLES = {
         "Non-deterministic ops",
         "Ops without a deterministic implementation, per framework version and device.",
     ),
+    "gate": (
+        "Gate",
+        "Each mode's paired time ratio against its baseline, its 95 % CI and the verdict "
+        "against the largest ratio allowed.",
+    ),
+    "gate_kernels": ("Kernel deltas", "The kernels behind each judged row, in ms per iteration."),
+    "compare": (
+        "Comparison",
+        "The determinism tax in the old and the new store, and whether it changed.",
+    ),
+    "kernel_diff": ("Kernel differences", "Kernels whose time per iteration changed."),
 }
 """Heading and one-line description of the built-in tables (others: their name)."""
 TRIAL_CELL = [
@@ -168,26 +181,49 @@ def write_html(
 ) -> Path:
     """Write `out`/report.html from the built `report`, its `inputs` and `environment`
     (`environment_facts`); returns its path."""
-    budget = [FIGURE_BUDGET_BYTES]
-    tables = [
-        html_table(name, table, report.table_files.get(name, []), budget)
-        for name, table in report.tables.items()
-        if table is not None and not table.empty
-    ]
     devices = device_environments(environment)
+    return write_page(
+        out / "report.html",
+        "nnr-profile report",
+        {name: t for name, t in report.tables.items() if t is not None},
+        report.table_files,
+        summary(inputs, devices),
+        _report_notes(report),
+        devices,
+        store_name,
+    )
+
+
+def write_page(
+    path: Path,
+    title: str,
+    tables: dict[str, pd.DataFrame],
+    files: dict[str, list[Path]],
+    facts: dict[str, Any],
+    notes: Sequence[str] = (),
+    devices: Sequence[Device] = (),
+    store_name: str = "",
+) -> Path:
+    """Write one self-contained page at `path`: `facts` (`summary`'s keys: measured, counts,
+    failures, devices), the notes, each non-empty table with its PNG `files`; returns `path`."""
+    budget = [FIGURE_BUDGET_BYTES]
+    shown = [
+        html_table(name, table, files.get(name, []), budget)
+        for name, table in tables.items()
+        if not table.empty
+    ]
     page = _template().render(
-        title="nnr-profile report",
+        title=title,
         store=store_name,
         written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        summary=summary(inputs, devices),
-        notes=_notes(report, tables),
-        tables=tables,
-        devices=devices,
+        summary={"measured": [], "counts": [], "failures": [], "devices": [], **facts},
+        notes=[*notes, *_table_notes(shown)],
+        tables=shown,
+        devices=list(devices),
         page_rows=PAGE_ROWS,
         style=Markup(_resource("report.css")),
         script=Markup(_resource("report.js")),
     )
-    path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -512,7 +548,7 @@ def _why_failed(frames: list[pd.DataFrame], most: int = 10) -> list[tuple[int, s
     return [(count, reason) for reason, count in ranked[:most]]
 
 
-def _notes(report: Report, tables: list[HtmlTable]) -> list[str]:
+def _report_notes(report: Report) -> list[str]:
     """The report's notes and the warnings a reader should see first."""
     notes = list(report.notes)
     failed = len(report.failures)
@@ -526,6 +562,12 @@ def _notes(report: Report, tables: list[HtmlTable]) -> list[str]:
                 f"{noisy} overhead row(s) are noisy (clocks throttled or dropped, or a wide "
                 "spread): read their note column before trusting the estimate."
             )
+    return notes
+
+
+def _table_notes(tables: list[HtmlTable]) -> list[str]:
+    """What the page left out of its tables: rows past MAX_ROWS, figures over the budget."""
+    notes = []
     for table in tables:
         if table.total_rows > len(table.rows):
             notes.append(
@@ -535,7 +577,7 @@ def _notes(report: Report, tables: list[HtmlTable]) -> list[str]:
         if table.figures_left_out:
             notes.append(
                 f"{table.name}: figures left out of the page to keep it small: "
-                f"{', '.join(table.figures_left_out)} (beside report.html)."
+                f"{', '.join(table.figures_left_out)} (beside the page)."
             )
     return notes
 

@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import page_tables, run_cli
 from scipy import stats
 
 from nnr_profile.reports.compare import (
@@ -177,8 +177,11 @@ def test_compare_two_real_stores(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "### new_framework_version 9.9.9" in proc.stdout
-    for name in ("compare.csv", "compare.md", "compare.png", "compare.pdf"):
+    for name in ("compare.csv", "compare.md", "compare.png", "compare.pdf", "compare.html"):
         assert (out / name).exists()
+    page = page_tables(out / "compare.html")
+    assert page.rows == {"compare": len(pd.read_csv(out / "compare.csv"))}
+    assert len(page.images) == 1 and page.images[0].startswith("data:image/png;base64,")
     rows = json.loads(run_cli("compare", str(old), str(new), "--out", str(out), "--json").stdout)
     (row,) = rows
     assert row["change"] == pytest.approx(1.0) and row["verdict"] == "no clear change"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import page_tables, run_cli
 
 from nnr_profile.reports.gate import (
     EXIT_CODES,
@@ -19,6 +19,7 @@ from nnr_profile.reports.gate import (
     overall,
     select_rows,
     verdict,
+    write_gate,
 )
 from nnr_profile.reports.overhead import OVERHEAD_COLUMNS
 
@@ -99,7 +100,7 @@ def test_select_rows_keeps_the_gated_cell_only():
     assert with_args["workload_args"].tolist() == ['{"norm": "batch"}']
 
 
-def test_the_document_and_junit_carry_rows_verdicts_and_kernel_deltas():
+def test_the_document_and_junit_carry_rows_verdicts_and_kernel_deltas(tmp_path):
     table = judge(
         _overhead(
             [
@@ -140,6 +141,11 @@ def test_the_document_and_junit_carry_rows_verdicts_and_kernel_deltas():
     cases = suite.findall("testcase")
     assert cases[0].find("failure") is not None and cases[1].find("skipped") is not None
     assert "kernel_11" in cases[0].find("system-out").text
+    write_gate(document, table, tmp_path)
+    page = page_tables(tmp_path / "gate.html")
+    assert page.rows == {"gate": 2, "gate_kernels": 10} and page.scripts == 1
+    text = (tmp_path / "gate.html").read_text(encoding="utf-8")
+    assert "fail" in text and "1.30x" in text and "NVIDIA H100" in text
 
 
 @pytest.fixture(scope="module")
@@ -185,9 +191,12 @@ def test_gate_fails_a_ratio_above_the_maximum_and_writes_its_files(gated_store):
     assert row["ci_low"] > 1.05 and row["n"] == 4 and row["workload"] == "calibrate"
     assert row["kernel_deltas"], "the torch profiler ran: its operator deltas are listed"
     assert "gate: FAIL (exit 1)" in run["proc"].stdout
-    for name in ("gate.json", "gate.xml", "gate.csv", "gate_kernels.csv"):
+    for name in ("gate.json", "gate.xml", "gate.csv", "gate_kernels.csv", "gate.html"):
         assert (folder / "out" / name).exists()
     ET.parse(folder / "out" / "gate.xml")
+    page = page_tables(folder / "out" / "gate.html")
+    kernels = pd.read_csv(folder / "out" / "gate_kernels.csv")
+    assert page.rows == {"gate": 1, "gate_kernels": len(kernels)} and page.scripts == 1
 
 
 @pytest.mark.slow

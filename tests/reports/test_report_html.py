@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import paired_store
+from conftest import PageTables, paired_store
 
 from nnr_profile.core.modes import MODES, parse_modes
 from nnr_profile.core.specs import TrialResult, TrialSpec
@@ -66,36 +65,6 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
     return report, folder / "out" / "report.html"
 
 
-class _Tables(HTMLParser):
-    """Row counts of each table[data-table], images and script elements of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: dict[str, int] = {}
-        self.images: list[str] = []
-        self.scripts = 0
-        self._table: str | None = None
-        self._in_body = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "table" and named.get("data-table"):
-            self._table = named["data-table"]
-            self.rows[self._table] = 0
-        elif tag == "tbody":
-            self._in_body = self._table is not None
-        elif tag == "tr" and self._in_body:
-            self.rows[self._table] += 1
-        elif tag == "img":
-            self.images.append(named.get("src") or "")
-        elif tag == "script":
-            self.scripts += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self._table, self._in_body = None, False
-
-
 def _csv_rows(out: Path, report: Report) -> dict[str, int]:
     """Rows of each CSV the report wrote, by table name."""
     names = {p.stem for p in report.files if p.suffix == ".csv"}
@@ -104,7 +73,7 @@ def _csv_rows(out: Path, report: Report) -> dict[str, int]:
 
 def test_every_table_is_in_the_page_with_its_csv_rows_and_figures(written):
     report, page = written
-    parsed = _Tables()
+    parsed = PageTables()
     parsed.feed(page.read_text(encoding="utf-8"))
     assert page in report.files
     expected = _csv_rows(page.parent, report)
@@ -131,7 +100,7 @@ def test_summary_names_versions_devices_and_why_trials_failed(written):
 
 def test_text_from_the_store_is_escaped_never_run(written):
     _, page = written
-    parsed = _Tables()
+    parsed = PageTables()
     text = page.read_text(encoding="utf-8")
     parsed.feed(text)
     assert parsed.scripts == 1
