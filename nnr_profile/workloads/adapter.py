@@ -9,6 +9,8 @@ import importlib
 import importlib.util
 from typing import Any, Protocol
 
+import numpy as np
+
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.registry import Workload
@@ -96,3 +98,22 @@ def get_adapter(framework: str) -> FrameworkAdapter:
     require_framework(framework)
     module = importlib.import_module(ADAPTER_MODULES[framework])
     return module.ADAPTER
+
+
+def synthetic_batch(
+    workload: Workload, classes: int, batch_size: int, input_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed synthetic batch (NumPy, seed 1234) the TensorFlow and JAX sessions train on:
+    token ids and per-token targets, or standard-normal inputs with class (or 0/1
+    multi-label) targets."""
+    rng = np.random.default_rng(1234)
+    if workload.input_kind == "tokens":
+        inputs = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
+        targets = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
+    elif workload.recipe.multi_label:
+        inputs = rng.standard_normal((batch_size, *input_shape), np.float32)
+        targets = rng.integers(0, 2, (batch_size, classes)).astype(np.float32)
+    else:
+        inputs = rng.standard_normal((batch_size, *input_shape), np.float32)
+        targets = rng.integers(0, classes, (batch_size,), np.int32)
+    return inputs, targets

@@ -23,6 +23,7 @@ import optax
 
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
+from nnr_profile.workloads.adapter import synthetic_batch
 from nnr_profile.workloads.jax.knobs import apply_jax_mode
 from nnr_profile.workloads.recipes import KERAS_EPSILON, Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
@@ -186,16 +187,7 @@ class JaxAdapter:
         """Build the model, its variables and a synthetic batch on `device`."""
         target = jax_device(device)
         classes, recipe = workload.classes_for(args), workload.recipe
-        rng = np.random.default_rng(1234)
-        if workload.input_kind == "tokens":
-            inputs = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
-            targets = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
-        else:
-            inputs = rng.standard_normal((batch_size, *input_shape), np.float32)
-            if recipe.multi_label:
-                targets = rng.integers(0, 2, (batch_size, classes)).astype(np.float32)
-            else:
-                targets = rng.integers(0, classes, (batch_size,), np.int32)
+        inputs, targets = synthetic_batch(workload, classes, batch_size, input_shape)
         ctx = BuildContext(args, mode.name, input_shape, classes, mode.knobs)
         model = workload.builder(ctx)
         key = jax.random.key(0) if self._key is None else self._key

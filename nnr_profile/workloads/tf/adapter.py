@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
+from nnr_profile.workloads.adapter import synthetic_batch
 from nnr_profile.workloads.injection import find_injector, size_injection
 from nnr_profile.workloads.recipes import Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
@@ -210,16 +211,7 @@ class TfAdapter:
             )
         tf_device = "/GPU:0" if device == "cuda" else "/CPU:0"
         classes, recipe = workload.classes_for(args), workload.recipe
-        rng = np.random.default_rng(1234)
-        if workload.input_kind == "tokens":
-            inputs = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
-            targets = rng.integers(0, workload.num_classes, (batch_size, *input_shape), np.int32)
-        else:
-            inputs = rng.standard_normal((batch_size, *input_shape), np.float32)
-            if recipe.multi_label:
-                targets = rng.integers(0, 2, (batch_size, classes)).astype(np.float32)
-            else:
-                targets = rng.integers(0, classes, (batch_size,), np.int32)
+        inputs, targets = synthetic_batch(workload, classes, batch_size, input_shape)
         ctx = BuildContext(args, mode.name, input_shape, classes, mode.knobs)
         with tf.device(tf_device):
             model = workload.builder(ctx)
