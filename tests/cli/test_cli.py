@@ -13,7 +13,10 @@ from conftest import TINY, assert_one_line_usage_error, run_cli
         (["run", "--model", "smallcnn", "--gpu", "x"], ["--gpu 'x'"]),
         (["run", "--model", "smallcnn", "--workload-arg", "bn"], ["KEY=VALUE"]),
         (["run", "--model", "smallcnn", "--workload-arg", "depth=3"], ["depth", "any selected"]),
-        (["run", "--model", "smallcnn", "--framework", "jax"], ["--framework 'jax' is not known"]),
+        (
+            ["run", "--model", "smallcnn", "--framework", "mxnet"],
+            ["--framework 'mxnet' is not known"],
+        ),
         (
             ["run", "--model", "smallcnn", "--iterations", "0"],
             ["'--iterations'", "at least 1, not 0"],
