@@ -6,14 +6,29 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 from functools import cache
+from importlib import metadata
 from typing import Any
 
 from nnr_profile import __version__
 
 
 @cache
+def installed_version(package: str) -> str | None:
+    """The installed distribution's version, from its metadata (never imported), or None."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def version_numbers(version: str, parts: int = 3) -> tuple[int, ...]:
+    """The first `parts` numbers of a version string: '0.4.29rc1' -> (0, 4, 29)."""
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:parts])
+
+
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux, else `platform.processor()`)."""
     try:

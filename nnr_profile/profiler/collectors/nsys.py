@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnr_profile.core.environment import installed_version, version_numbers
 from nnr_profile.core.errors import MissingDependencyError, TraceError
 from nnr_profile.profiler.collectors.base import Collector, kernel_rows
 from nnr_profile.profiler.collectors.nvtx_ranges import (
@@ -53,21 +54,11 @@ def find_nvtx() -> None:
         ) from None
 
 
-def nvtx_release() -> str | None:
-    """The installed nvtx package's version, or None when it is not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("nvtx")
-    except PackageNotFoundError:
-        return None
-
-
 def no_capture_reason(release: str | None) -> str:
     """Why an nsys capture bound to the timed range wrote nothing, given the nvtx release."""
     if release is None:
         return f"the nvtx package is missing, so no range {TIMED_RANGE!r} opened the capture"
-    if tuple(int(part) for part in release.split(".")[:3] if part.isdigit()) >= (0, 2, 12):
+    if version_numbers(release) >= (0, 2, 12):
         return (
             f"nvtx {release} emits ranges that Nsight Systems 2022.4 and older never see; "
             "pip install 'nvtx<0.2.12' (nnr-profile's pin) or a newer Nsight Systems"
@@ -102,7 +93,9 @@ def export_sqlite(base: Path) -> Path:
         subprocess.run([str(importer), "-i", str(raw)], check=True, capture_output=True)
         raw.unlink()
     if not report.exists():
-        raise TraceError(f"nsys wrote no report at {report}: {no_capture_reason(nvtx_release())}")
+        raise TraceError(
+            f"nsys wrote no report at {report}: {no_capture_reason(installed_version('nvtx'))}"
+        )
     sqlite = base.with_name(base.name + ".sqlite")
     subprocess.run(
         [

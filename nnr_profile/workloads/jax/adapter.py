@@ -13,7 +13,6 @@ import hashlib
 import os
 import random
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
 import jax
@@ -21,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnr_profile.core.environment import installed_version
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.adapter import synthetic_batch
@@ -210,10 +210,7 @@ class JaxAdapter:
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         }
         for package in ("jaxlib", "flax", "optax"):
-            try:
-                info[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                info[package] = None
+            info[package] = installed_version(package)
         gpus = [d for d in devices if d.platform == "gpu"]
         if gpus:
             info["jax_device_name"] = gpus[0].device_kind

@@ -13,10 +13,9 @@ importing it. `apply_jax_mode` records what the process really started with.
 from __future__ import annotations
 
 import os
-import re
 from functools import cache
-from importlib import metadata
 
+from nnr_profile.core.environment import installed_version, version_numbers
 from nnr_profile.core.modes import Mode
 
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
@@ -41,11 +40,8 @@ KNOB_SETTINGS: dict[str, str] = {
 @cache
 def jaxlib_version() -> tuple[int, ...] | None:
     """The installed jaxlib's version (from its metadata, not imported), or None without it."""
-    try:
-        version = metadata.version("jaxlib")
-    except metadata.PackageNotFoundError:
-        return None
-    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+    version = installed_version("jaxlib")
+    return None if version is None else version_numbers(version)
 
 
 def deterministic_ops_flag() -> str:

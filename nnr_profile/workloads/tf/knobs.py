@@ -10,10 +10,9 @@ and records what the process runs with.
 from __future__ import annotations
 
 import os
-import re
 from functools import cache
-from importlib import metadata
 
+from nnr_profile.core.environment import installed_version, version_numbers
 from nnr_profile.core.modes import Mode
 
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
@@ -44,12 +43,9 @@ KNOB_SETTINGS: dict[str, str] = {
 def tf_has_op_determinism() -> bool:
     """Whether the installed TensorFlow (read from its metadata, not imported) is 2.8 or newer."""
     for name in TF_DISTRIBUTIONS:
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-        numbers = re.findall(r"\d+", version)[:2]
-        return tuple(int(n) for n in numbers) >= OP_DETERMINISM_SINCE
+        version = installed_version(name)
+        if version is not None:
+            return version_numbers(version, 2) >= OP_DETERMINISM_SINCE
     return False
 
 

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from conftest import TINY, run_cli
 
+from nnr_profile.core.environment import installed_version
 from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.specs import TrialSpec
 from nnr_profile.profiler.collectors.base import get_collector, parse_collectors
-from nnr_profile.profiler.collectors.nsys import no_capture_reason, nvtx_release
+from nnr_profile.profiler.collectors.nsys import no_capture_reason
 from nnr_profile.profiler.collectors.nvtx_ranges import read_nvtx_ranges
 from nnr_profile.profiler.runner.process import spawn_trial
 
@@ -54,7 +55,9 @@ def test_torch_profiler_keeps_a_chrome_trace_and_the_cpu_op_table(tmp_path):
 
 
 def test_the_nvtx_pin_is_one_nsys_2022_sees_and_an_empty_capture_says_why():
-    assert nvtx_release() is not None and no_capture_reason(nvtx_release()).endswith("did not run")
+    assert installed_version("nvtx") is not None and no_capture_reason(
+        installed_version("nvtx")
+    ).endswith("did not run")
     assert "Nsight Systems 2022.4" in no_capture_reason("0.2.17")
     assert "nvtx package is missing" in no_capture_reason(None)
 
