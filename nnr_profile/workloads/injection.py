@@ -10,9 +10,12 @@ units so that the extra work adds `share` x the step time. Both modes run the sa
 (sized for the workload's `overhead`); only the default mode then keeps none of it.
 
 The units are a fixed amount of work, not a fixed time, so the extra work slows down and speeds
-up with the machine as the default work does. The clock is the injector's: on a CPU trial with
-one intra-op thread the process's CPU time, which a busy neighbour stretches for both parts
-alike but does not make noisy; else the session's own timer (wall time, or a GPU's events).
+up with the machine as the default work does. The search and the slope use the injector's clock:
+on a CPU trial with one intra-op thread the process's CPU time, which a busy neighbour does not
+make noisy; else the session's own timer (wall time, or a GPU's events). The final round, which
+sets the amount, uses the session's own timer, the clock the timed iterations and the report use:
+on a quiet 2-core machine a CPU-time target of 100 % gave 77 % in the report (steps wait outside
+the CPU too), and under load 34 %; sized on the session's timer it gave 89-129 %.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class StepSession(Protocol):
 
     def sync(self) -> None: ...
 
+    def timer(self) -> Any: ...
+
 
 def calibrate_shares(overhead: float, mode: str) -> tuple[float, float]:
     """(share kept, share sized) for `calibrate`: `overhead` kept only in the deterministic mode."""
@@ -76,13 +81,19 @@ def find_injector(parts: Iterable[object]) -> WorkInjector | None:
 
 
 def paired_steps(
-    session: StepSession, injector: WorkInjector, units: float, pairs: int
+    session: StepSession,
+    injector: WorkInjector,
+    units: float,
+    pairs: int,
+    timer: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Step times (ms, the injector's clock) without and with `units` of extra work, per pair.
+    """Step times (ms) without and with `units` of extra work, per pair.
 
-    Each sample times `sizing_block()` steps in a row and gives their mean.
+    The clock is `timer` (an IterationTimer), else the injector's sizing clock. Each sample
+    times `sizing_block()` steps in a row and gives their mean.
     """
-    timer, block = injector.sizing_timer(session), injector.sizing_block()
+    timer = injector.sizing_timer(session) if timer is None else timer
+    block = injector.sizing_block()
     with_extra: list[bool] = []
     for index in range(pairs):
         for extra in (False, True) if index % 2 == 0 else (True, False):
@@ -99,13 +110,13 @@ def paired_steps(
 
 
 def _added_share(
-    session: StepSession, injector: WorkInjector, units: float, pairs: int
+    session: StepSession, injector: WorkInjector, units: float, pairs: int, timer: Any = None
 ) -> tuple[float, float]:
     """(median step ms without extra work, median share `units` add to the paired step).
 
     Shares are per-pair ratios, so a change of the machine's speed between pairs cancels.
     """
-    base, extra = paired_steps(session, injector, units, pairs)
+    base, extra = paired_steps(session, injector, units, pairs, timer)
     return float(np.median(base)), float(np.median(extra / base)) - 1
 
 
@@ -135,11 +146,12 @@ def size_injection(session: StepSession, injector: WorkInjector) -> dict[str, fl
     """Size `injector`'s work to `probe_share` x the step time, keep `share` x the step time.
 
     A search from one unit, then SLOPE_PAIRS pairs at max(`probe_share`, MEASURED_SHARE) of the
-    step time give the share one unit adds; FINAL_PAIRS pairs at `probe_share` measure what that
-    amount adds there (any fixed cost of switching the work on included), and one Newton step
-    with that slope lands on the target. Every mode runs the same steps. Returns the kept and
-    sized shares (%), the median step time without the extra work and the time one unit adds
-    (ms, the injector's clock), the units kept, and the share the final round measured (%).
+    step time give the share one unit adds (the injector's clock); FINAL_PAIRS pairs at
+    `probe_share`, on the session's own timer, measure what that amount adds there (any fixed
+    cost of switching the work on included), and one Newton step with that slope lands on the
+    target. Every mode runs the same steps. Returns the kept and sized shares (%), the median
+    step time without the extra work and the time one unit adds (ms, the session's timer), the
+    units kept, and the share the final round measured (%).
     """
     probe = float(injector.probe_share)
     if probe <= 0:
@@ -150,7 +162,7 @@ def size_injection(session: StepSession, injector: WorkInjector) -> dict[str, fl
     if added > 0:
         per_unit = added / wide
     near = probe / per_unit
-    step_ms, added = _added_share(session, injector, near, FINAL_PAIRS)
+    step_ms, added = _added_share(session, injector, near, FINAL_PAIRS, session.timer())
     sized = max(0.0, near + (probe - added) / per_unit)
     kept = sized * float(injector.share) / probe
     injector.set_units(kept)
