@@ -3,7 +3,10 @@
 # overhead with CUDA events; the study preset's models (PyTorch twins: the borrowed machine has
 # no TensorFlow) default vs deterministic with intervals; the knob ladder for resnet50; a kernel
 # capture with attribution (nsys when on the PATH, else the torch profiler); `verify` on
-# resnet18; and the per-trial overhead. Prints one summary and leaves the store and the report
+# resnet18; JAX's smallcnn default vs deterministic where JAX sees the device (a CUDA jaxlib
+# on the GPU machine; any jax in the dry run); the per-trial overhead; and cold vs warm trial
+# starts (benchmarks/sweep_efficiency.py). Prints one summary
+# and leaves the store and the report
 # under ${NNR_CHECK_DIR:-gpu-check}.
 #   bash scripts/gpu-check.sh                        # on the GPU machine
 #   NNR_CHECK_DRY_RUN=1 bash scripts/gpu-check.sh    # the same steps on the CPU, tiny sizes
@@ -39,6 +42,9 @@ if [ -n "${NNR_CHECK_DRY_RUN:-}" ]; then
     ladder=(--image-size 32 --batch-size 2 --iterations 2 --warmup 1 --repeats 2)
     kernels=(--image-size 32 --batch-size 2 --iterations 2 --warmup 1 --repeats 1)
     verify=(--batch-size 2 --iterations 2 --image-size 32)
+    jax_run=(--batch-size 2 --iterations 2 --warmup 1 --repeats 1)
+    jax_probe='import jax, flax, optax'
+    starts=(--framework torch --gpu cpu --repeats 1 --iterations 2)
 else
     device=(--gpu "${NNR_CHECK_GPU:-0}")
     overheads=${NNR_CHECK_OVERHEADS:-0 0.2 1.0}
@@ -47,6 +53,9 @@ else
     ladder=(--batch-size 64 --iterations 50 --warmup 10 --repeats 2)
     kernels=(--batch-size 64 --iterations 20 --warmup 5 --repeats 1)
     verify=(--batch-size 16 --iterations 10)
+    jax_run=(--batch-size 128 --iterations 50 --warmup 10 --repeats 2)
+    jax_probe='import jax, flax, optax; jax.devices("gpu")'
+    starts=(--framework torch,jax --gpu "${NNR_CHECK_GPU:-0}" --repeats 2 --iterations 20)
 fi
 if command -v nsys >/dev/null 2>&1; then kernel_collector=nsys; else kernel_collector=torch-profiler; fi
 mkdir -p "$out"
@@ -77,10 +86,18 @@ step "kernels-$kernel_collector" nnr-profile run --model resnet50 --framework to
     --collector "timing,$kernel_collector" --db "$db"
 step verify-resnet18 nnr-profile verify --model resnet18_cifar --framework torch \
     "${device[@]}" "${verify[@]}" --json
+if "$python" -c "$jax_probe" >/dev/null 2>&1; then
+    step jax-smallcnn nnr-profile run --model smallcnn --framework jax "${device[@]}" \
+        --modes default,deterministic "${jax_run[@]}" --db "$db"
+else
+    echo "JAX step: skipped (no jax that sees the device: pip install 'jax[cuda12]' flax optax)"
+fi
+step trial-starts "$python" benchmarks/sweep_efficiency.py "${starts[@]}"
 step report nnr-profile report --db "$db" --out "$out/report"
 echo "TensorFlow steps: skipped where TensorFlow is not installed (the borrowed GPU machine)" \
      "$("$python" -c 'import tensorflow' 2>/dev/null && echo '(installed here: not run by this check)')"
-echo "warm trial starts: not built yet (issue 21); the per-trial overhead below is cold starts"
 "$python" scripts/gpu_check_summary.py "$out"
+echo "trial starts, cold vs warm (benchmarks/sweep_efficiency.py):"
+grep -E '^ *(framework +start|(torch|jax) +(cold|warm)) ' "$log"
 grep -h '"reproducible"' "$log" | head -3
 ! grep -q ' rc=[1-9]' "$out/steps.txt"

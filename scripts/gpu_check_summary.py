@@ -13,6 +13,7 @@ import pandas as pd
 from nnr_profile.api import open_store
 
 OVERHEAD_COLUMNS = (
+    "framework",
     "workload",
     "workload_args",
     "gpu_name",
@@ -88,7 +89,7 @@ def top_kernel_deltas(report: Path, rows: int = 10) -> str | None:
 
 
 def trial_overhead(db: Path) -> str | None:
-    """Per workload: the seconds of a trial spent outside its timed iterations (cold starts)."""
+    """Per workload: the seconds of a trial process spent outside its timed iterations."""
     if not db.exists():
         return None
     with open_store(db) as results:
@@ -120,8 +121,10 @@ def main(folder: str) -> int:
         "overhead against default (paired ratio, 95 % CI):": overhead(report),
         "knob ladder:": ladder(report),
         "top kernel deltas (deterministic vs default):": top_kernel_deltas(report),
-        "per-trial overhead (cold starts; wall_s is the trial process's own, after its "
-        "interpreter started):": trial_overhead(out / "nnr.db"),
+        "per-trial overhead (wall_s is the trial process's own, after its interpreter "
+        "started or its fork; the whole cost per trial, cold vs warm, follows):": trial_overhead(
+            out / "nnr.db"
+        ),
     }
     for title, text in parts.items():
         print(f"\n{title}")

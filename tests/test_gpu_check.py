@@ -1,6 +1,7 @@
 """scripts/gpu-check.sh runs on the CPU (its dry run), and its wheelhouse holds what the GPU
 machine lacks."""
 
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+HAS_JAX = all(importlib.util.find_spec(name) for name in ("jax", "flax", "optax"))
 
 
 @pytest.mark.slow
@@ -30,6 +32,8 @@ def test_the_gpu_check_dry_run_runs_every_step_and_prints_its_summary(tmp_path):
         "ladder-resnet50",
         names[4],
         "verify-resnet18",
+        *(["jax-smallcnn"] if HAS_JAX else []),
+        "trial-starts",
         "report",
     ]
     assert names[4] in ("kernels-nsys", "kernels-torch-profiler")
@@ -40,6 +44,10 @@ def test_the_gpu_check_dry_run_runs_every_step_and_prints_its_summary(tmp_path):
     assert "step3_deterministic_algorithms" in out
     assert "| study " in out or "study |" in out  # the preset names its rows
     assert '"reproducible": true' in out
+    starts = out.split("trial starts, cold vs warm")[1]
+    assert " cold " in starts and " warm " in starts and "True" in starts  # the same numbers
+    if HAS_JAX:
+        assert "| jax " in out  # the JAX row of the overhead table
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from nnr_profile.cli import options
 @options.number("--runs", options.AT_LEAST_2, 2, "Runs per mode (K), each a process.")
 @options.iterations(default=10, help="Training iterations per run.")
 @options.trial_options(seed_help="Seed, the same for every run.", timeout_help="Seconds per run.")
+@options.trial_start()
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 @click.option(
     "--locate",
@@ -66,6 +67,7 @@ def verify_command(
     runs: int,
     iterations: int,
     trial: options.TrialOptions,
+    trial_start: str | None,
     as_json: bool,
     locate: bool,
     resume_at: int | None,
@@ -99,16 +101,18 @@ def verify_command(
     from nnr_profile.studies.verify_request import plan_verify, run_verify
 
     fields = trial.sweep_fields()
-    planned = plan_verify(
-        model, framework, modes, runs, iterations, options.single_device(gpu), fields
-    )
+    device = options.single_device(gpu)
+    resume = resume_at is not None or restore is not None
+    if resume:
+        options.refuse_given(["trial_start"], "does not apply with {resume_at}: runs start cold")
+    start = "cold" if resume else trial_start or "warm"
+    planned = plan_verify(model, framework, modes, runs, iterations, device, fields, start)
     _notes(planned.notes)
-    if resume_at is not None or restore is not None:
+    if resume:
         from nnr_profile.cli.diagnose import verify_resume
 
         options.refuse_given(["db"], "does not apply with {resume_at}: it stores nothing")
         sys.exit(verify_resume(planned.spec, resume_at, restore, locate, as_json))
-
     outcome = run_verify(planned.spec, locate, db, None if as_json else _run_printer(runs))
     if outcome.ops_stored is False:
         click.echo("no mode turned determinism on: no ops to store", err=True)
@@ -134,6 +138,7 @@ def _run_printer(runs: int) -> Any:
 VERIFY_RUN_OPTIONS = (
     *("model", "framework", "gpu", "modes", "runs", "iterations", "batch_size"),
     *("image_size", "workload_args", "seed", "timeout_s", "locate", "resume_at", "restore", "db"),
+    "trial_start",
 )
 """Options of `verify` that only apply to the runs it makes, refused with --across."""
 

@@ -20,7 +20,7 @@ from nnr_profile.core.params import Range
 RATIO_TYPE = options.Number(Range(min=0, min_open=True))
 FROM_DB_REFUSES = (
     *("gpu", "repeats", "iterations", "warmup", "seed", "timeout_s", "collectors"),
-    *("target_ci", "max_repeats", "db", "force"),
+    *("target_ci", "max_repeats", "db", "force", "trial_start"),
 )
 """Options of `gate` that only apply to the trials it runs, refused with --from-db."""
 
@@ -45,6 +45,7 @@ FROM_DB_REFUSES = (
     "Add repeats until the 95 % CI is within +-PP percentage points (or --max-repeats).",
 )
 @options.trial_options()
+@options.trial_start()
 @click.option(
     "--from-db",
     type=click.Path(),
@@ -64,6 +65,7 @@ def gate_command(
     max_ratio: float,
     measured: options.MeasuredOptions,
     trial: options.TrialOptions,
+    trial_start: str | None,
     from_db: str | None,
     db: str,
     out: str,
@@ -96,7 +98,9 @@ def gate_command(
         options.refuse_given(FROM_DB_REFUSES, "does not apply with {from_db}: it judges that store")
     sizes = {**measured.sizes(), **trial.sweep_fields()}
     request = GateRequest(model, framework, baseline, mode, max_ratio, out, from_db, sizes)
-    runner = make_launcher("local", gpu=gpu)
+    runner = make_launcher(
+        "local", gpu=gpu, **({"trial_start": trial_start} if trial_start else {})
+    )
     outcome = run_gate(request, db, runner, sweep_progress, measured.target(), force, on_note=_note)
     _echo_gate(outcome, max_ratio)
     sys.exit(EXIT_CODES[outcome.verdict])

@@ -120,6 +120,10 @@ def env_command(gpu_index: int | None) -> None:
     100,
     "Keep adding repeats until every cell's 95 % CI is within +-PP percentage points of "
     "its overhead (or --max-repeats is reached).",
+    "Machine minutes per cell (one model on one device, all its modes, a pilot of 2 repeats "
+    "included): the pilot's estimates choose the iterations per trial and the repeats that "
+    "give the narrowest 95 % CI (Kalibera and Jones); not with --repeats, --iterations, "
+    "--target-ci, --max-repeats or --preset.",
 )
 @options.trial_options()
 @options.launcher_options()
@@ -140,8 +144,10 @@ def run_command(
 ) -> None:
     """Train each model in each mode on each device and store every iteration time.
 
-    Each trial is a fresh process: mode and seeds, build, warm-up, timed iterations.
-    Re-running the same command resumes: cells already done are skipped.
+    Each trial is a fresh process: mode and seeds, build, warm-up, timed iterations; it
+    starts warm (forked from a server that imported the framework once) or cold (a new
+    interpreter), as --trial-start says. Re-running the same command resumes: cells
+    already done are skipped.
 
     \b
     Examples:
@@ -151,18 +157,50 @@ def run_command(
       nnr-profile run --model resnet50 --collector timing,torch-profiler
       nnr-profile run --model resnet50 --launcher slurm --partition gpu --constraint a100
       nnr-profile run --preset study --gpu 0     # the study's overhead protocol
+      nnr-profile run --model mlp --gpu cpu --batch-size 4 --budget 1
     """
     from nnr_profile.cli.progress import sweep_progress
     from nnr_profile.studies.measure import measure, plan_measurement
 
     runner = launcher.make(gpu=gpu)
     sizes = {**measured.sizes(), **trial.sweep_fields()}
+    if measured.budget is not None:
+        sys.exit(_run_budget(model, framework, modes, runner, measured, sizes, force, db))
     planned = plan_measurement(model, framework, modes, runner, **sizes)
     target = measured.target()
     for note in planned.notes:
         _note(note)
     measurement = measure(planned, db, runner, sweep_progress, target, force, _note, preset)
     sys.exit(_echo_measurement(measurement, db, target))
+
+
+def _run_budget(
+    model: str,
+    framework: str,
+    modes: str,
+    runner: Any,
+    measured: options.MeasuredOptions,
+    sizes: dict[str, Any],
+    force: bool,
+    db: str,
+) -> int:
+    """`run --budget`: the pilot and the design (`studies.budget.run_budget`); the exit status."""
+    from nnr_profile.cli.progress import sweep_progress
+    from nnr_profile.studies.budget import run_budget
+    from nnr_profile.studies.measure import Measurement
+
+    options.refuse_given(
+        options.BUDGET_EXCLUDES, "cannot go with {budget}, which chooses repeats and iterations"
+    )
+    config = measured.budget_config()
+    fields = {k: v for k, v in sizes.items() if k not in ("repeats", "iterations")}
+    done = run_budget(
+        model, framework, modes, runner, config, db, sweep_progress, force, _note, **fields
+    )
+    status = _echo_measurement(Measurement(outcome=done.outcome), db, None)
+    for line in done.summary():
+        click.echo(line)
+    return status
 
 
 def _note(text: str) -> None:
@@ -175,6 +213,10 @@ def _echo_measurement(measurement: Any, db: str, target: Any) -> int:
         click.echo(measurement.submission.summary(), err=True)
         click.echo(measurement.submission.next_steps(db))
         return 0
+    from nnr_profile.profiler.runner.warm import warm_start_problems
+
+    for problem in warm_start_problems():
+        _note(f"warm trial starts failed, so these trials started cold: {problem}")
     outcome = measurement.outcome
     click.echo(
         f"{outcome.ran} trial(s) run, {outcome.skipped} already in the store, "

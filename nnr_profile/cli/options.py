@@ -115,6 +115,13 @@ timeout = _shared(
     show_default=True,
     help="Seconds before a trial is killed and stored as timed out.",
 )
+trial_start = _shared(
+    "--trial-start",
+    default=None,
+    metavar="warm|cold",
+    help="warm: fork each run from a server that imported the framework once (PyTorch, JAX; "
+    "TensorFlow runs start cold); cold: a fresh interpreter per run [default: warm].",
+)
 force = _shared("--force", is_flag=True, help="Redo cells already in the store.")
 db = _shared(
     "--db",
@@ -241,6 +248,8 @@ class MeasuredOptions:
     collectors: str
     target_ci: float | None
     max_repeats: int | None
+    budget: float | None = None
+    """--budget MINUTES (only where `measured_options` was given `budget_help`)."""
 
     def sizes(self) -> dict[str, Any]:
         """The `SweepSpec` fields these set (repeats, iterations, warmup, collectors)."""
@@ -257,12 +266,35 @@ class MeasuredOptions:
 
         return precision_target(self.target_ci, self.max_repeats, self.repeats)
 
+    def budget_config(self) -> Any:
+        """The --budget design (`studies.budget.BudgetConfig`), or None without it."""
+        from nnr_profile.studies.budget import BudgetConfig
+
+        return None if self.budget is None else BudgetConfig(self.budget)
+
+
+BUDGET_EXCLUDES = ("repeats", "iterations", "target_ci", "max_repeats", "preset")
+"""Options that `--budget` refuses: it chooses the repeats and iterations itself."""
+
 
 def measured_options(
-    repeats: tuple[Number, int, str], iterations_default: int, target_help: str
+    repeats: tuple[Number, int, str],
+    iterations_default: int,
+    target_help: str,
+    budget_help: str | None = None,
 ) -> Callable[[Any], Any]:
-    """--repeats (kind, default, help), --iterations, --warmup, --collector, --target-ci and
-    --max-repeats, given to the command as one `MeasuredOptions` argument named `measured`."""
+    """--repeats (kind, default, help), --iterations, --warmup, --collector, --target-ci,
+    --max-repeats and, with `budget_help`, --budget, given to the command as one
+    `MeasuredOptions` argument named `measured`."""
+    budget = (
+        [
+            click.option(
+                "--budget", type=POSITIVE_TYPE, default=None, metavar="MINUTES", help=budget_help
+            )
+        ]
+        if budget_help
+        else []
+    )
     return _grouped(
         "measured",
         MeasuredOptions,
@@ -277,6 +309,7 @@ def measured_options(
         collectors(),
         target_ci(help=target_help),
         max_repeats(),
+        *budget,
     )
 
 

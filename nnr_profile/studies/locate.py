@@ -76,8 +76,10 @@ def launch_recorded(
     stream: Path | None,
     capture: int | None = None,
     reference: Path | None = None,
+    start: str = "cold",
 ) -> tuple[RunRecord, dict[str, Any]]:
-    """One recorded run in its own process: (record, its result JSON plus the arrays it kept).
+    """One recorded run in its own process, started `start` (warm or cold): (record, its result
+    JSON plus the arrays it kept).
 
     It writes its stream to `stream`; with `capture`, stops at that record and keeps its tensor
     (`capture`); with `reference`, keeps the tensor of the first record that differs from that
@@ -89,7 +91,8 @@ def launch_recorded(
         "capture": capture,
         "reference": str(reference) if reference else None,
     }
-    outcome = spawn_child(recorded_run, payload, run_environment(spec), timeout_s)
+    warm = spec.framework if start == "warm" else None
+    outcome = spawn_child(recorded_run, payload, run_environment(spec), timeout_s, warm=warm)
     return run_record(outcome), outcome.result or {}
 
 
@@ -112,7 +115,9 @@ def locate(
             stream = _stream_path(folder, trial.mode, trial.repeat)
             first = _stream_path(folder, trial.mode, 0)
             reference = first if trial.repeat > 0 and first.exists() else None
-            record, data = launch_recorded(trial, timeout_s, stream, None, reference)
+            record, data = launch_recorded(
+                trial, timeout_s, stream, None, reference, spec.trial_start
+            )
             kept[(trial.mode.name, trial.repeat)] = data
             return record
 
@@ -169,7 +174,9 @@ def _capture_diff(
             arrays.append(other.get("mismatch"))
             continue
         trial = replace(spec.trial, mode=mode, repeat=run)
-        _, data = launch_recorded(trial, spec.timeout_s, None, divergence.record_index)
+        _, data = launch_recorded(
+            trial, spec.timeout_s, None, divergence.record_index, start=spec.trial_start
+        )
         arrays.append(data.get("capture"))
     if any(array is None for array in arrays):
         return None

@@ -105,7 +105,8 @@ def measure(
     preset: str | None = None,
 ) -> Measurement:
     """Run the planned sweep into `db` through `launcher` (see the module); `force` re-runs the
-    first round's cells; `on_note` receives a cluster submission's summary; `preset` (the
+    first round's cells; `on_note` receives the launcher's notes (how trials start) once the
+    request is known good, and a cluster submission's summary; `preset` (the
     preset that planned the sweep) is recorded for its cells (`Store.mark_cells`)."""
     check_target(target, planned, launcher)
     prepare_output_file(db, "db")
@@ -114,6 +115,8 @@ def measure(
     spec = planned.spec
     result = Measurement()
     note = on_note or (lambda _text: None)
+    for line in launcher.notes(spec):
+        note(line)
 
     def launch(part: SweepSpec) -> RunOutcome:
         plan = planned.plan if part is spec else plan_sweep(part)

@@ -37,6 +37,7 @@ from nnr_profile.profiler.runner.child import (
     spawn_child,
 )
 from nnr_profile.profiler.runner.trial import PreparedRun, prepare_run
+from nnr_profile.profiler.runner.warm import check_trial_start
 
 RUN_INDEX_ENV = "NNR_RUN_INDEX"
 """Set to the run's 0-based index in every verify run (test plugins use it to misbehave)."""
@@ -59,8 +60,11 @@ class VerifySpec:
     modes: tuple[Mode, ...]
     runs: int = 2
     timeout_s: float | None = 1800.0
+    trial_start: str = "warm"
+    """How each run's process starts (`profiler.runner.warm`): warm where it can, or cold."""
 
     def __post_init__(self) -> None:
+        check_trial_start(self.trial_start)
         require("runs", self.runs, Range(integer=True, min=2))
         if not self.modes:
             raise UsageError("verify needs at least one mode")
@@ -313,9 +317,11 @@ def run_environment(spec: TrialSpec) -> dict[str, str]:
     return env
 
 
-def launch_run(spec: TrialSpec, timeout_s: float | None) -> RunRecord:
-    """One verify run in its own process; crashes and timeouts come back as failed records."""
-    return run_record(spawn_child(verify_run, spec, run_environment(spec), timeout_s))
+def launch_run(spec: TrialSpec, timeout_s: float | None, start: str = "cold") -> RunRecord:
+    """One verify run in its own process, started `start` (warm or cold); crashes and timeouts
+    come back as failed records."""
+    warm = spec.framework if start == "warm" else None
+    return run_record(spawn_child(verify_run, spec, run_environment(spec), timeout_s, warm=warm))
 
 
 def run_record(outcome: ChildOutcome) -> RunRecord:
@@ -338,11 +344,14 @@ def run_record(outcome: ChildOutcome) -> RunRecord:
 def verify(
     spec: VerifySpec,
     on_run: Callable[[Mode, int, RunRecord], None] | None = None,
-    launch: Callable[[TrialSpec, float | None], RunRecord] = launch_run,
+    launch: Callable[[TrialSpec, float | None], RunRecord] | None = None,
 ) -> VerifyReport:
-    """Run the workload `spec.runs` times per mode (modes interleaved) and compare bitwise."""
+    """Run the workload `spec.runs` times per mode (modes interleaved) and compare bitwise;
+    `launch(trial, timeout_s)` runs one (default: `launch_run`, started as `spec.trial_start`)."""
     from dataclasses import replace
+    from functools import partial
 
+    launch = launch or partial(launch_run, start=spec.trial_start)
     records: dict[str, list[RunRecord]] = {m.name: [] for m in spec.modes}
     for run in range(spec.runs):
         for mode in spec.modes:

@@ -17,6 +17,7 @@ from nnr_profile.core.errors import UsageError
 from nnr_profile.core.modes import Mode, parse_modes
 from nnr_profile.core.paths import prepare_output_file
 from nnr_profile.core.specs import TrialSpec
+from nnr_profile.profiler.runner.warm import warm_start_notes
 from nnr_profile.studies.verify import RunRecord, VerifyReport, VerifySpec, verify, verify_probe
 from nnr_profile.workloads.registry import get_workload
 from nnr_profile.workloads.selection import select_workloads
@@ -47,9 +48,11 @@ def plan_verify(
     iterations: int,
     gpu_index: int | None,
     trial: dict[str, Any],
+    trial_start: str = "warm",
 ) -> PlannedVerify:
     """The `VerifySpec` of one model; `trial` holds batch_size, image_size, seed, timeout_s
-    and the parsed workload_args (as `cli.options.TrialOptions.sweep_fields` gives them)."""
+    and the parsed workload_args (as `cli.options.TrialOptions.sweep_fields` gives them);
+    `trial_start` is how each run's process starts (warm where it can, or cold)."""
     selection = select_workloads(model, framework)
     if len(selection.workloads) != 1:
         raise UsageError("verify checks one model at a time: give one --model and --framework")
@@ -69,8 +72,9 @@ def plan_verify(
         seed=trial["seed"],
         workload_args=workload.validate(trial["workload_args"], trial["image_size"]),
     )
-    spec = VerifySpec(trial_spec, tuple(parsed), runs, trial["timeout_s"])
-    return PlannedVerify(spec, tuple(selection.notes))
+    spec = VerifySpec(trial_spec, tuple(parsed), runs, trial["timeout_s"], trial_start)
+    notes = (*selection.notes, *warm_start_notes([fw], trial_start))
+    return PlannedVerify(spec, notes)
 
 
 def run_verify(

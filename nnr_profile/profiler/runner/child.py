@@ -56,6 +56,13 @@ from nnr_profile.profiler.runner.lifeline import (
     kill_descendants,
     remove_stale_folders,
 )
+from nnr_profile.profiler.runner.warm import (
+    WarmChild,
+    WarmStartUnavailable,
+    close_servers,
+    warm_fork,
+    warm_server,
+)
 
 STDERR_TAIL_CHARS = 8000
 ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Interrupt)\b")
@@ -130,7 +137,8 @@ _stale_checked = False
 
 
 def stop_children() -> int:
-    """Kill every running child with all it started and remove its folder; start no more.
+    """Kill every running child with all it started and remove its folder; end the warm
+    servers (`profiler.runner.warm`); start no more.
 
     Returns how many were running. `spawn_child` raises `ChildrenStopped` from then on, until
     `allow_children`.
@@ -140,6 +148,7 @@ def stop_children() -> int:
         for pid, folder in _live.items():
             _kill_all(pid, folder, running=True)
             shutil.rmtree(folder, ignore_errors=True)
+        close_servers()
         return len(_live)
 
 
@@ -193,11 +202,14 @@ def spawn_child(
     env: Mapping[str, str],
     timeout_s: float | None = None,
     prefix: Sequence[str] = (),
+    warm: str | None = None,
 ) -> ChildOutcome:
     """Run the registered `task` on `spec` (a mapping, or an object with `to_dict()`) in its
     own process with environment `env`; kill its group after `timeout_s` seconds.
 
-    `prefix` wraps the command (e.g. `nsys profile ...`). The outcome's `result` is the task's
+    `prefix` wraps the command (e.g. `nsys profile ...`). `warm` names a framework whose warm
+    server forks the process (`profiler.runner.warm`); without a prefix only, and a fresh
+    interpreter where that framework cannot start warm. The outcome's `result` is the task's
     value with its arrays read back; its status is the value's `status` (ok when it has none).
     """
     name = task_name(task)
@@ -215,7 +227,8 @@ def spawn_child(
             shim = [sys.executable, "-S", "-c", WRAPPER_SHIM, str(os.getpid())]
             command = [*shim, *prefix, *command]
         with open(folder / "stderr.txt", "w+b") as stderr:
-            process, lifeline = _start(command, env, stderr, folder, timeout_s)
+            start = None if prefix else warm
+            process, lifeline = _start(command, env, stderr, folder, timeout_s, start)
             finished = _wait(process, lifeline, timeout_s, folder)
             if _stopping.is_set():
                 raise ChildrenStopped("the parent is shutting down")
@@ -291,9 +304,15 @@ def _resolve(name: str) -> ChildTask:
 
 
 def _start(
-    command: list[str], env: Mapping[str, str], stderr: Any, folder: Path, timeout_s: float | None
-) -> tuple[subprocess.Popen, int]:
-    """Start the child in a session of its own; register it; (process, lifeline write end)."""
+    command: list[str],
+    env: Mapping[str, str],
+    stderr: Any,
+    folder: Path,
+    timeout_s: float | None,
+    warm: str | None = None,
+) -> tuple[subprocess.Popen | WarmChild, int]:
+    """Start the child in a session of its own (forked by `warm`'s server when it can start
+    warm); register it; (process, lifeline write end)."""
     read_end, write_end = os.pipe()
     child_env = dict(env)
     child_env[LIFELINE_ENV] = f"{read_end}:{os.fstat(read_end).st_ino}"
@@ -301,18 +320,17 @@ def _start(
     if timeout_s is not None:
         child_env[TIMEOUT_ENV] = f"{timeout_s:g}"
     try:
+        if warm is not None:
+            with contextlib.suppress(WarmStartUnavailable):
+                warm_server(warm, env)  # started outside the lock: its imports take seconds
         with _lock:
             if _stopping.is_set():
                 raise ChildrenStopped("the parent is shutting down")
-            process = subprocess.Popen(
-                command,
-                env=child_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-                pass_fds=(read_end,),
-            )
+            process: subprocess.Popen | WarmChild | None = None
+            if warm is not None:
+                process = warm_fork(warm, command[-2:], child_env, (read_end, stderr.fileno()))
+            if process is None:
+                process = _popen(command, child_env, stderr, read_end)
             _live[process.pid] = folder
     except BaseException:
         os.close(write_end)
@@ -322,7 +340,24 @@ def _start(
     return process, write_end
 
 
-def _wait(process: subprocess.Popen, lifeline: int, timeout_s: float | None, folder: Path) -> bool:
+def _popen(
+    command: list[str], env: Mapping[str, str], stderr: Any, lifeline: int
+) -> subprocess.Popen:
+    """A cold child: a fresh interpreter in a session of its own."""
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+        pass_fds=(lifeline,),
+    )
+
+
+def _wait(
+    process: subprocess.Popen | WarmChild, lifeline: int, timeout_s: float | None, folder: Path
+) -> bool:
     """Wait for the child (True) or its timeout (False); always kill all it started, reap it."""
     finished = False
     try:
@@ -352,8 +387,10 @@ def _kill_all(pid: int, folder: Path, running: bool) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _wait_exited(process: subprocess.Popen, timeout_s: float | None) -> bool:
+def _wait_exited(process: subprocess.Popen | WarmChild, timeout_s: float | None) -> bool:
     """Whether the child exited within `timeout_s`, leaving it unreaped (its group stays valid)."""
+    if isinstance(process, WarmChild):
+        return process.exited(timeout_s)
     if not hasattr(os, "waitid"):
         try:
             process.wait(timeout=timeout_s)

@@ -98,16 +98,22 @@ def live_processes() -> dict[int, int]:
     return parents
 
 
-def _environ_has(pid: int, entry: bytes) -> bool:
+def _marked(pid: int, entry: bytes) -> bool:
+    """Whether `pid`'s environment holds `entry` (K=V), or its command line names V (a process
+    forked by a warm child keeps the server's environment but the child's command line)."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
-            return entry in handle.read().split(b"\0")
+            if entry in handle.read().split(b"\0"):
+                return True
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return entry.partition(b"=")[2] in handle.read()
     except OSError:
         return False
 
 
 def descendants(root: int, marker: str | None = None) -> set[int]:
-    """Running descendants of `root`, and processes whose environment holds `marker` (K=V)."""
+    """Running descendants of `root`, and processes whose environment holds `marker` (K=V) or
+    whose command line names its value."""
     parents = live_processes()
     children: dict[int, list[int]] = {}
     for pid, parent in parents.items():
@@ -121,7 +127,7 @@ def descendants(root: int, marker: str | None = None) -> set[int]:
                 stack.append(child)
     if marker:
         entry = marker.encode()
-        found |= {pid for pid in parents if pid not in found and _environ_has(pid, entry)}
+        found |= {pid for pid in parents if pid not in found and _marked(pid, entry)}
     found.discard(os.getpid())
     found.discard(root)
     return found

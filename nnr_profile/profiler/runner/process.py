@@ -14,12 +14,17 @@ from nnr_profile.profiler.runner.trial import run_trial
 
 
 def spawn_trial(
-    spec: TrialSpec, timeout_s: float | None = None, artifact_dir: Path | None = None
+    spec: TrialSpec,
+    timeout_s: float | None = None,
+    artifact_dir: Path | None = None,
+    start: str = "cold",
 ) -> TrialResult:
     """Run `spec` in its own process; kill it (and its children) after `timeout_s` seconds.
 
     A collector other than `timing` may wrap the process (nsys, nvprof) and keeps its files in
-    `artifact_dir` (default: the system's temporary folder).
+    `artifact_dir` (default: the system's temporary folder). `start` is `cold` (a fresh
+    interpreter) or `warm` (forked by the framework's warm server where it can start warm and no
+    collector wraps the process: `profiler.runner.warm`); the trial records which it got.
     """
     began = time.perf_counter()
     collector = get_collector(spec.collector)
@@ -30,7 +35,9 @@ def spawn_trial(
     env = child_environment(spec.framework, spec.workload, spec.mode, spec.gpu_index, spec.seed)
     env.update(collector.environment())
     env[ARTIFACT_DIR_ENV] = str(folder)
-    outcome = spawn_child(run_trial, spec, env, timeout_s, prefix=collector.command_prefix(base))
+    warm = spec.framework if start == "warm" else None
+    prefix = collector.command_prefix(base)
+    outcome = spawn_child(run_trial, spec, env, timeout_s, prefix=prefix, warm=warm)
     if outcome.result is None:
         error = f"trial {outcome.error}" if outcome.error else None
         return TrialResult(

@@ -21,6 +21,7 @@ from nnr_profile.profiler.collectors.base import get_collector
 from nnr_profile.profiler.collectors.nvml import gpu_info, list_gpus
 from nnr_profile.profiler.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.profiler.runner.process import spawn_trial
+from nnr_profile.profiler.runner.warm import warm_start_notes
 from nnr_profile.workloads.checks import check_batches
 from nnr_profile.workloads.registry import get_workload
 
@@ -174,10 +175,12 @@ def run_sweep(
     force: bool = False,
     on_progress: Callable[[TrialSpec, TrialResult | None], None] | None = None,
     plan: dict[int | None, list[TrialSpec]] | None = None,
+    start: str = "warm",
 ) -> SweepOutcome:
     """Run every planned trial not yet done, one worker thread (and trial process) per device.
 
     `plan` (default: `plan_sweep(spec)`) may be a part of the plan, e.g. further repeats.
+    `start` is how trials start: `warm` where the framework can (see `spawn_trial`), or `cold`.
     `on_progress(cell, result)` is called after each cell; `result` is None for a skipped cell.
     """
     from nnr_profile.store.database import Store
@@ -194,8 +197,23 @@ def run_sweep(
     ]
 
     def run_one(cell: TrialSpec, _device: int | None) -> TrialResult:
-        return spawn_trial(cell, spec.timeout_s, artifact_dir)
+        return spawn_trial(cell, spec.timeout_s, artifact_dir, start)
 
     return run_pool(
         lanes, run_one, db_path, lambda store, result: store.record(result), outcome, on_progress
     )
+
+
+def start_notes(spec: SweepSpec, start: str) -> list[str]:
+    """How `spec`'s trials start with `--trial-start start`: a line per framework, and one for
+    collectors that start the trial's process themselves (nsys, nvprof: always cold)."""
+    from nnr_profile.profiler.collectors.base import Collector
+
+    notes = warm_start_notes(sorted({framework for framework, _ in spec.workloads}), start)
+    base = Collector.command_prefix
+    wrapping = [c for c in spec.collectors if type(get_collector(c)).command_prefix is not base]
+    if wrapping and start == "warm":
+        notes.append(
+            f"trial starts: cold for {', '.join(wrapping)} trials (the profiler starts them)"
+        )
+    return notes

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialResult, TrialSpec
 from nnr_profile.profiler.runner.child import child_task
+from nnr_profile.profiler.runner.warm import TRIAL_START_ENV
 
 
 class RunsInOneMode(Protocol):
@@ -114,7 +115,7 @@ def _run(spec: TrialSpec, result: TrialResult) -> None:
     from nnr_profile.profiler.collectors.nvml import EnergyMeter
 
     run = prepare_run(spec)
-    result.environment = run.environment
+    result.environment = {**run.environment, "trial_start": os.environ.get(TRIAL_START_ENV, "cold")}
     result.knobs_applied = run.knobs_applied
     session = run.session(spec)
     for _ in range(spec.warmup):

@@ -36,6 +36,20 @@ KNOB_SETTINGS: dict[str, str] = {
 }
 """What each knob JAX reads sets, in XLA's own terms."""
 
+WARM_START_PRELOAD = (
+    "jax",
+    "flax",
+    "optax",
+    "nnr_profile.profiler.runner.trial",
+    "nnr_profile.profiler.collectors.device_sampler",
+    "nnr_profile.profiler.collectors.nvml",
+    "nnr_profile.workloads.jax.adapter",
+    "nnr_profile.workloads.jax.models",
+)
+"""What a warm server imports (`profiler.runner.warm`): importing JAX starts no thread and no
+backend, and XLA parses `XLA_FLAGS` when the first backend starts, in the forked child (a test
+shows an unknown flag failing a warm child as it fails a cold one)."""
+
 
 @cache
 def jaxlib_version() -> tuple[int, ...] | None:

@@ -38,6 +38,12 @@ KNOB_SETTINGS: dict[str, str] = {
 }
 """What each knob TensorFlow reads sets, in TensorFlow's own terms."""
 
+COLD_START_REASON = (
+    "TensorFlow starts its thread pools when it is imported, and a fork of a threaded process "
+    "is not safe, so each trial starts a fresh interpreter"
+)
+"""Why TensorFlow trials start cold (`profiler.runner.warm`)."""
+
 
 @cache
 def tf_has_op_determinism() -> bool:

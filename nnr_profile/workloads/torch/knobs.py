@@ -24,6 +24,19 @@ KNOB_SETTINGS: dict[str, str] = {
 }
 """What each knob PyTorch reads sets, in PyTorch's own terms."""
 
+WARM_START_PRELOAD = (
+    "torch",
+    "torchvision",
+    "nnr_profile.profiler.runner.trial",
+    "nnr_profile.profiler.collectors.device_sampler",
+    "nnr_profile.profiler.collectors.nvml",
+    "nnr_profile.workloads.torch.adapter",
+    "nnr_profile.workloads.torch.models",
+)
+"""What a warm server imports (`profiler.runner.warm`): importing PyTorch starts no thread and
+touches no device (CUDA, cuBLAS and cuDNN read their variables when they start, in the child),
+so a process forked after it is as fresh as a new interpreter that imported it."""
+
 
 def mode_environment(mode: Mode) -> dict[str, str]:
     """Environment variables `mode` needs before PyTorch starts (empty when none)."""

@@ -99,6 +99,13 @@ def sleeper_env(tmp_path, monkeypatch):
     sys.modules.pop("nnr_sleeper", None)
 
 
+@pytest.fixture(params=["cold", "warm"])
+def start(request):
+    """How the child starts: `warm` is None for a fresh interpreter, else the framework whose
+    warm server forks it (`profiler.runner.warm`)."""
+    return None if request.param == "cold" else "torch"
+
+
 def _task(name: str):
     import nnr_sleeper
 
@@ -151,8 +158,8 @@ def test_error_line_falls_back_to_fatal_errors_then_to_the_last_non_warning_line
     assert error_line(CUDA_PROBE) is None
 
 
-def test_a_task_runs_in_a_child_and_its_arrays_come_back(sleeper_env):
-    outcome = spawn_child(_task("count"), {"n": 5}, sleeper_env, timeout_s=60)
+def test_a_task_runs_in_a_child_and_its_arrays_come_back(sleeper_env, start):
+    outcome = spawn_child(_task("count"), {"n": 5}, sleeper_env, timeout_s=60, warm=start)
     assert outcome.status == STATUS_OK, outcome.error
     assert outcome.result["n"] == 5 and outcome.result["pid"] != os.getpid()
     assert outcome.result["wall_s"] >= 0
@@ -160,12 +167,12 @@ def test_a_task_runs_in_a_child_and_its_arrays_come_back(sleeper_env):
     assert _task("count")(2)["n"] == 2  # the task is still a plain function here
 
 
-def test_a_task_that_raises_or_crashes_comes_back_as_a_failed_value(sleeper_env):
-    raised = spawn_child(_task("count"), {"n": -1}, sleeper_env, timeout_s=60)
+def test_a_task_that_raises_or_crashes_comes_back_as_a_failed_value(sleeper_env, start):
+    raised = spawn_child(_task("count"), {"n": -1}, sleeper_env, timeout_s=60, warm=start)
     assert raised.status == STATUS_FAILED and raised.result is None
     assert raised.error == "ValueError: cannot count to -1"
     assert "Traceback" in raised.traceback
-    crashed = spawn_child(_task("crash"), {}, sleeper_env, timeout_s=60)
+    crashed = spawn_child(_task("crash"), {}, sleeper_env, timeout_s=60, warm=start)
     assert crashed.status == STATUS_FAILED and crashed.result is None
     assert crashed.error.startswith("process killed by SIGABRT before writing a result")
 
@@ -186,11 +193,11 @@ def test_only_a_registered_module_level_task_can_be_spawned():
 
 
 def test_a_timed_out_child_and_its_own_children_are_killed_and_its_folder_removed(
-    sleeper_env, tmp_path
+    sleeper_env, tmp_path, start
 ):
     spec = {"pids": str(tmp_path / "pids"), "sleep": 120}
     began = time.monotonic()
-    outcome = spawn_child(_task("sleep"), spec, sleeper_env, timeout_s=3)
+    outcome = spawn_child(_task("sleep"), spec, sleeper_env, timeout_s=3, warm=start)
     assert outcome.status == STATUS_TIMEOUT and time.monotonic() - began < 30
     for pid in _pids(tmp_path / "pids"):
         assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"process {pid} outlived the timeout"
@@ -207,7 +214,7 @@ def test_what_a_finished_child_left_running_in_its_group_is_killed(sleeper_env, 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_a_child_dies_with_its_killed_parent_and_takes_its_folder_along(
-    sleeper_env, tmp_path, signum
+    sleeper_env, tmp_path, signum, start
 ):
     pids = tmp_path / "pids"
     parent_code = (
@@ -215,21 +222,37 @@ def test_a_child_dies_with_its_killed_parent_and_takes_its_folder_along(
         "from nnr_profile.profiler.runner.child import spawn_child\n"
         "from nnr_sleeper import sleep\n"
         f"spawn_child(sleep, {{'pids': {str(pids)!r}, 'sleep': 120}}, "
-        "dict(__import__('os').environ), timeout_s=300)\n"
+        f"dict(__import__('os').environ), timeout_s=300, warm={start!r})\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", parent_code], env=sleeper_env)
     try:
         child, helper = _pids(pids)
         folders = list(Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}{parent.pid}-*"))
         assert len(folders) == 1
+        servers = _warm_servers_of(parent.pid)
+        assert len(servers) == (0 if start is None else 1)
         parent.send_signal(signum)
         parent.wait(10)
-        for pid in (child, helper):
+        for pid in (child, helper, *servers):
             assert _wait_for(lambda pid=pid: not _alive(pid), 5), f"{pid} outlived its parent"
         assert _wait_for(lambda: not folders[0].exists(), 5), "the child's folder was left"
     finally:
         parent.kill()
         parent.wait()
+
+
+def _warm_servers_of(parent: int) -> list[int]:
+    """The warm servers `parent` started (`profiler.runner.warm`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(stat[1]) == parent and b"nnr_profile.profiler.runner.warm" in command:
+            found.append(int(entry.name))
+    return found
 
 
 def _left_the_group(pids: list[int]) -> None:
@@ -250,10 +273,11 @@ def _left_the_group(pids: list[int]) -> None:
     ids=["ends", "times-out", "crashes"],
 )
 def test_processes_that_left_the_group_die_with_the_trial(
-    sleeper_env, tmp_path, spec, timeout_s, status
+    sleeper_env, tmp_path, spec, timeout_s, status, start
 ):
     pids = tmp_path / "pids"
-    outcome = spawn_child(_task("escape"), {**spec, "pids": str(pids)}, sleeper_env, timeout_s)
+    task, spec = _task("escape"), {**spec, "pids": str(pids)}
+    outcome = spawn_child(task, spec, sleeper_env, timeout_s, warm=start)
     assert outcome.status == status, outcome.error
     escaped = _pids(pids)
     assert len(escaped) == 3
@@ -262,13 +286,13 @@ def test_processes_that_left_the_group_die_with_the_trial(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="subreaper and /proc: Linux")
-def test_processes_that_left_the_group_die_with_a_killed_parent(sleeper_env, tmp_path):
+def test_processes_that_left_the_group_die_with_a_killed_parent(sleeper_env, tmp_path, start):
     pids = tmp_path / "pids"
     parent_code = (
         "from nnr_profile.profiler.runner.child import spawn_child\n"
         "from nnr_sleeper import escape\n"
         f"spawn_child(escape, {{'pids': {str(pids)!r}, 'sleep': 120}}, "
-        "dict(__import__('os').environ), timeout_s=300)\n"
+        f"dict(__import__('os').environ), timeout_s=300, warm={start!r})\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", parent_code], env=sleeper_env)
     try:

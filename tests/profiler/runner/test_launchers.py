@@ -38,6 +38,7 @@ class HereLauncher(LocalLauncher):
 def test_options_come_from_the_config_fields() -> None:
     described = {option.flag: option for option in launcher_options()}
     assert list(described) == [
+        "--trial-start",
         "--results-dir",
         "--no-wait",
         "--partition",
@@ -53,6 +54,8 @@ def test_options_come_from_the_config_fields() -> None:
     assert described["--time"].name == "time_limit" and described["--time"].metavar == "TIME"
     assert (described["--no-wait"].type, described["--no-wait"].default) == (bool, False)
     assert described["--gpus-per-node"].type is int
+    assert described["--trial-start"].launchers == ("local",)
+    assert described["--trial-start"].default == "warm"
 
 
 def test_each_built_in_config_is_its_launchers() -> None:

@@ -39,6 +39,10 @@ class Launcher(ABC):
         """The sweep's device axis (default: this machine's devices named by `gpu`)."""
         return resolve_devices(self.config.gpu)
 
+    def notes(self, spec: SweepSpec) -> list[str]:
+        """Lines worth printing before `spec` runs through this launcher (default: none)."""
+        return []
+
     @abstractmethod
     def launch(
         self,

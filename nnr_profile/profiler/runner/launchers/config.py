@@ -51,9 +51,25 @@ class LauncherOption:
 
 @dataclass(frozen=True)
 class LocalConfig:
-    """Options of the local launcher: the devices of this machine (`gpu`: all, cpu, 0,2)."""
+    """Options of the local launcher: the devices of this machine (`gpu`: all, cpu, 0,2) and
+    how each trial's process starts (`profiler.runner.warm`)."""
 
     gpu: str = "all"
+    trial_start: str = field(
+        default="warm",
+        metadata=option(
+            "--trial-start",
+            "warm: fork each trial from a server that imported the framework once (PyTorch, "
+            "JAX; TensorFlow, nsys and nvprof trials start cold); cold: a fresh interpreter per "
+            "trial [default: warm].",
+            metavar="warm|cold",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        from nnr_profile.profiler.runner.warm import check_trial_start
+
+        check_trial_start(self.trial_start)
 
 
 @dataclass(frozen=True)
