@@ -12,7 +12,9 @@ machine:
 
     python benchmarks/fidelity.py                      # PyTorch on the CPU
     python benchmarks/fidelity.py --framework tf
+    python benchmarks/fidelity.py --framework jax       # with nnr-profile[jax] installed
     python benchmarks/fidelity.py --gpu 0 --batch-size 256 --layers 20
+    python benchmarks/fidelity.py --trial-start cold   # fresh interpreters (default: warm)
 
 `--threads 1,2 --repeats 8` instead runs a fixed number of repeats per OMP_NUM_THREADS value
 (`default`: the runner's own choice), the values interleaved repeat by repeat, to compare the
@@ -22,6 +24,7 @@ CI widths they give on the same machine at the same time.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import tempfile
@@ -41,6 +44,12 @@ from nnr_profile.studies.precision import PrecisionTarget, half_widths, run_to_p
 
 OVERHEADS = (0.0, 0.05, 0.2, 1.0)
 ERROR_PP = 1.0
+FRAMEWORKS = (
+    "torch",
+    "tf",
+    *(["jax"] if all(importlib.util.find_spec(m) for m in ("jax", "flax", "optax")) else []),
+)
+"""The frameworks with a `calibrate` here (JAX only where it is installed)."""
 
 
 @dataclass
@@ -75,11 +84,12 @@ def set_threads(threads: str) -> None:
         os.environ["OMP_NUM_THREADS"] = threads
 
 
-def launcher(cell: Cell) -> Callable[[SweepSpec], RunOutcome]:
-    """`launch` for run_to_precision: run a sweep's pending trials into the cell's store."""
+def launcher(cell: Cell, start: str = "warm") -> Callable[[SweepSpec], RunOutcome]:
+    """`launch` for run_to_precision: run a sweep's pending trials into the cell's store, each
+    trial started `start` (warm or cold, as `run --trial-start`)."""
 
     def launch(spec: SweepSpec) -> RunOutcome:
-        outcome = run_sweep(spec, cell.db)
+        outcome = run_sweep(spec, cell.db, start=start)
         if outcome.failed:
             raise SystemExit(f"overhead {cell.overhead}: {outcome.failed[0].error}")
         return outcome
@@ -105,7 +115,9 @@ def to_precision(args: argparse.Namespace, folder: Path) -> list[Cell]:
     for overhead in args.overheads:
         cell = Cell(overhead, args.threads, folder / f"{overhead}.db")
         began = time.perf_counter()
-        run_to_precision(sweep_spec(cell, args, args.repeats), cell.db, target, launcher(cell))
+        run_to_precision(
+            sweep_spec(cell, args, args.repeats), cell.db, target, launcher(cell, args.trial_start)
+        )
         read_row(cell)
         print(f"injected {overhead * 100:g} % done in {time.perf_counter() - began:.0f} s")
         cells.append(cell)
@@ -123,7 +135,7 @@ def fixed_repeats(args: argparse.Namespace, folder: Path) -> list[Cell]:
         for cell in cells:
             set_threads(cell.threads)
             spec = replace(sweep_spec(cell, args, repeat + 1), first_repeat=repeat)
-            launcher(cell)(spec)
+            launcher(cell, args.trial_start)(spec)
     for cell in cells:
         read_row(cell)
     return cells
@@ -147,7 +159,8 @@ def _threads(store: Store) -> str:
     seen = set()
     for env_id in store.trials()["environment_id"].dropna().unique():
         framework = store.environment(env_id).get("framework", {})
-        seen.add(str(framework.get("num_threads", framework.get("intra_op_threads"))))
+        threads = framework.get("num_threads", framework.get("intra_op_threads"))
+        seen.add(str(framework.get("omp_num_threads") if threads is None else threads))
     return ",".join(sorted(seen))
 
 
@@ -180,7 +193,7 @@ def print_table(cells: list[Cell]) -> None:
 def main() -> None:
     """Run the sweeps and print the fidelity table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", default="torch", choices=["torch", "tf"])
+    parser.add_argument("--framework", default="torch", choices=FRAMEWORKS)
     parser.add_argument("--gpu", default="cpu")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--layers", type=int, default=10)
@@ -196,12 +209,14 @@ def main() -> None:
     parser.add_argument("--max-repeats", type=int, default=12)
     parser.add_argument("--threads", default="default", help="OMP_NUM_THREADS value(s)")
     parser.add_argument("--keep", type=Path, help="keep the stores in this folder")
+    parser.add_argument("--trial-start", default="warm", choices=("warm", "cold"))
     args = parser.parse_args()
     print(
         f"framework={args.framework} device={args.gpu} batch={args.batch_size} "
         f"layers={args.layers} iterations={args.iterations} warmup={args.warmup} "
         f"target_ci={args.target_ci} repeats={args.repeats}..{args.max_repeats} "
-        f"threads={args.threads} load={os.getloadavg()[0]:.2f}",
+        f"threads={args.threads} trial_start={args.trial_start} "
+        f"load={os.getloadavg()[0]:.2f}",
         flush=True,
     )
     began = time.perf_counter()

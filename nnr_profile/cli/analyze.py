@@ -106,7 +106,9 @@ def verify_command(
     if resume:
         options.refuse_given(["trial_start"], "does not apply with {resume_at}: runs start cold")
     start = "cold" if resume else trial_start or "warm"
-    planned = plan_verify(model, framework, modes, runs, iterations, device, fields, start)
+    planned = plan_verify(
+        model, framework, modes, runs, iterations, device, fields, start, locate and not resume
+    )
     _notes(planned.notes)
     if resume:
         from nnr_profile.cli.diagnose import verify_resume

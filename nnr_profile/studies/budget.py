@@ -454,7 +454,14 @@ def run_budget(
     """The pilot, then each model's design, through `measure` (see the module); `sizes` are
     further SweepSpec fields (warmup, batch_size, image_size, seed, workload_args, timeout_s,
     collectors), `on_note` gets the sweep's notes and each design's line."""
-    note = on_note or (lambda _text: None)
+    said: set[str] = set()
+
+    def note(text: str) -> None:
+        """Pass each line on once (the pilot's and the design's sweeps note the same starts)."""
+        if on_note is not None and text not in said:
+            said.add(text)
+            on_note(text)
+
     pilot_sizes = {
         **sizes,
         "repeats": config.pilot_repeats,

@@ -12,6 +12,7 @@ the recorded runs, computed exactly as plain `verify` does.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import tempfile
 import time
 import traceback
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from nnr_profile.core.errors import ParameterError
 from nnr_profile.core.modes import Mode
 from nnr_profile.core.specs import STATUS_FAILED, STATUS_OK, TrialSpec
 from nnr_profile.core.text import slug
@@ -48,6 +50,23 @@ from nnr_profile.studies.verify import (
     verify,
     verify_session,
 )
+
+RECORDERS = {
+    "torch": "nnr_profile.studies.locate_torch",
+    "tf": "nnr_profile.studies.locate_tf",
+}
+"""The module that records a run's per-module values, per framework (JAX has none yet)."""
+
+
+def check_locatable(framework: str) -> None:
+    """A ParameterError when `framework` has no per-module recorder for `--locate`."""
+    if framework not in RECORDERS:
+        raise ParameterError(
+            "locate",
+            "records per-module values in {frameworks} only, not {framework}",
+            frameworks=" and ".join(RECORDERS),
+            framework=framework,
+        )
 
 
 @dataclass
@@ -212,10 +231,7 @@ def run_located(
             handle = stack.enter_context(open(stream, "w", encoding="utf-8")) if stream else None
             writer = StreamWriter(handle, capture, read_stream(reference) if reference else None)
             session, result["environment"] = prepare_session(spec)
-            if spec.framework == "torch":
-                from nnr_profile.studies.locate_torch import run_recorded
-            else:
-                from nnr_profile.studies.locate_tf import run_recorded
+            run_recorded = importlib.import_module(RECORDERS[spec.framework]).run_recorded
             steps = spec.warmup + spec.iterations
             handles, module_ops, captured = run_recorded(session, steps, writer)
             result["module_ops"] = module_ops

@@ -49,14 +49,20 @@ def plan_verify(
     gpu_index: int | None,
     trial: dict[str, Any],
     trial_start: str = "warm",
+    locate: bool = False,
 ) -> PlannedVerify:
     """The `VerifySpec` of one model; `trial` holds batch_size, image_size, seed, timeout_s
     and the parsed workload_args (as `cli.options.TrialOptions.sweep_fields` gives them);
-    `trial_start` is how each run's process starts (warm where it can, or cold)."""
+    `trial_start` is how each run's process starts (warm where it can, or cold); `locate`
+    (the runs will be recorded) is refused for a framework with no recorder."""
     selection = select_workloads(model, framework)
     if len(selection.workloads) != 1:
         raise UsageError("verify checks one model at a time: give one --model and --framework")
     fw, name = selection.workloads[0]
+    if locate:
+        from nnr_profile.studies.locate import check_locatable
+
+        check_locatable(fw)
     workload = get_workload(fw, name)
     parsed = parse_modes(modes)
     batch_size = trial["batch_size"] or workload.default_batch_size

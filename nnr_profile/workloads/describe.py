@@ -6,7 +6,8 @@ Keras's `summary()` and torchsummary print: name, type, output shape, parameters
 forward multiply-accumulates (MACs) of one example. MACs count convolutions (grouped and
 depthwise too), dense / linear layers and attention's matrix products; additions,
 normalisation and activations are not counted. PyTorch's come from `torch.utils.flop_counter`
-(FLOPs / 2, per module), TensorFlow's from each Keras layer's shapes.
+(FLOPs / 2, per module), TensorFlow's from each Keras layer's shapes, JAX's from each flax
+module's shapes (`workloads/jax/describe.py`).
 
 Non-trainable parameters are Keras's non-trainable weights and, in PyTorch, the floating-point
 buffers (BatchNorm running mean and variance), so twins compare one for one.
@@ -120,7 +121,7 @@ def _shape(shape: tuple[int | None, ...]) -> str:
 
 RECIPE_OVERRIDES = ("learning_rate", "batch_size", "epochs")
 """The recipe fields a preset's options replace in what `describe` shows."""
-DESCRIBED = ("torch", "tf")
+DESCRIBED = ("torch", "tf", "jax")
 """The frameworks `describe` builds layer tables for (`all` leaves the others out)."""
 
 
@@ -131,7 +132,7 @@ def describe(
     workload_args: Mapping[str, Any] | None = None,
     recipe_overrides: Mapping[str, Any] | None = None,
 ) -> list[Description]:
-    """One `Description` per framework asked for (`torch`, `tf` or `all`: each that has it).
+    """One `Description` per framework asked for (`torch`, `tf`, `jax` or `all`: each that has it).
 
     `recipe_overrides` (keys among `RECIPE_OVERRIDES`, e.g. a preset's learning rate) replace
     the workload's own values in the recipe shown. An unknown model, framework or argument
@@ -167,7 +168,7 @@ def describe_one(
     shape = workload.shape_for(image_size)
     classes = workload.classes_for(args)
     ctx = BuildContext(args, "default", shape, classes)
-    build = _describe_torch if framework == "torch" else _describe_tf
+    build = {"torch": _describe_torch, "tf": _describe_tf, "jax": _describe_jax}[framework]
     layers, trainable, frozen, macs = build(workload, ctx)
     overrides = {k: v for k, v in (recipe_overrides or {}).items() if v is not None}
     recipe = replace(workload.recipe, **overrides)
@@ -322,6 +323,12 @@ def _torch_rows(model: Any) -> list[tuple[str, Any]]:
 
     walk("", model)
     return rows
+
+
+def _describe_jax(workload: Workload, ctx: BuildContext) -> tuple[list[LayerRow], int, int, int]:
+    from nnr_profile.workloads.jax.describe import describe_jax
+
+    return describe_jax(workload, ctx)
 
 
 def _describe_tf(workload: Workload, ctx: BuildContext) -> tuple[list[LayerRow], int, int, int]:

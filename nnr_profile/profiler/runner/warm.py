@@ -108,7 +108,9 @@ class WarmChild:
     def __init__(self, server: WarmServer, pid: int) -> None:
         self.server, self.pid = server, pid
         self.returncode: int | None = None
-        self._pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):  # Linux >= 5.3; else /proc polling
+            self._pidfd = os.pidfd_open(pid)
 
     def exited(self, timeout_s: float | None) -> bool:
         """Whether it exited within `timeout_s` (left unreaped: its group stays valid)."""

@@ -1,9 +1,11 @@
 """The JAX adapter: modes as XLA flags, PRNG-key seeds, a jitted flax/optax train step.
 
 The step is one `jax.jit` call (forward, loss, gradients, optax update, BatchNorm statistics,
-a fresh dropout key) on a state tuple that is donated and returned. Timing: `PerfCounterTimer`
-with `sync()` at both edges of each iteration; `sync()` blocks until the current state and
-the last loss are ready (`jax.block_until_ready`), so each iteration's time is its own work.
+a fresh dropout key) on a state tuple that is donated and returned. A model that injects work
+(`calibrate`) gets its amount as one more traced argument, so sizing it never retraces.
+Timing: `PerfCounterTimer` with `sync()` at both edges of each iteration; `sync()` blocks until
+the current state and the last loss are ready (`jax.block_until_ready`), so each iteration's
+time is its own work.
 XLA compiles the step on its first call, which the trial's warm-up absorbs.
 """
 
@@ -24,6 +26,7 @@ from nnr_profile.core.environment import installed_version
 from nnr_profile.core.errors import MissingDependencyError
 from nnr_profile.core.modes import Mode
 from nnr_profile.workloads.adapter import synthetic_batch
+from nnr_profile.workloads.injection import find_injector, size_injection
 from nnr_profile.workloads.jax.knobs import apply_jax_mode
 from nnr_profile.workloads.recipes import KERAS_EPSILON, Recipe
 from nnr_profile.workloads.registry import BuildContext, Workload
@@ -102,12 +105,18 @@ class JaxSession:
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
         state = (params, batch_stats, self.optimizer.init(params), key)
         self.state = jax.device_put(state, device)  # all committed: one compilation, not two
+        self.device = device
         self._last: jax.Array | None = None
         self._train_step = jax.jit(self._step_body, donate_argnums=0)
+        self.injector = find_injector(getattr(model, "layers", ()))
+        self._units: tuple[float, jax.Array] | None = None
 
-    def _step_body(self, state: tuple, inputs: jax.Array, targets: jax.Array) -> tuple:
+    def _step_body(
+        self, state: tuple, inputs: jax.Array, targets: jax.Array, units: jax.Array | None = None
+    ) -> tuple:
         params, batch_stats, opt_state, key = state
         key, dropout = jax.random.split(key)
+        injected = {} if units is None else {"units": units}
 
         def loss_of(p: Any) -> tuple[jax.Array, Any]:
             logits, updated = self.model.apply(
@@ -116,6 +125,7 @@ class JaxSession:
                 train=True,
                 rngs={"dropout": dropout},
                 mutable=["batch_stats"],
+                **injected,
             )
             return self.loss_fn(logits, targets), updated.get("batch_stats", batch_stats)
 
@@ -125,12 +135,20 @@ class JaxSession:
 
     def step(self) -> jax.Array:
         """One iteration: one jitted call of forward, loss, gradients and optimizer update."""
-        self.state, self._last = self._train_step(self.state, self.inputs, self.targets)
+        extra = () if self.injector is None else (self._units_array(),)
+        self.state, self._last = self._train_step(self.state, self.inputs, self.targets, *extra)
         return self._last
 
+    def _units_array(self) -> jax.Array:
+        """The injector's units as a float32 scalar on the device, moved only when they change."""
+        units = float(self.injector.units)
+        if self._units is None or self._units[0] != units:
+            self._units = (units, jax.device_put(np.float32(units), self.device))
+        return self._units[1]
+
     def size_injected_work(self) -> dict[str, float]:
-        """No JAX workload injects work yet (`calibrate` has no JAX twin): {}."""
-        return {}
+        """After warm-up: size the work the model injects (`calibrate`); {} when it injects none."""
+        return {} if self.injector is None else size_injection(self, self.injector)
 
     def loss_value(self, handle: jax.Array) -> float:
         """The loss as a float."""

@@ -1,10 +1,11 @@
-"""TensorFlow profiler output: ``<host>.xplane.pb`` (an ``XSpace`` protobuf).
+"""TensorFlow and JAX profiler output: ``<host>.xplane.pb`` (an ``XSpace`` protobuf).
 
-``tf.profiler.experimental.start(logdir)`` / ``stop()`` write
-``logdir/plugins/profile/<run>/<host>.xplane.pb``. The file is parsed with TensorFlow's own
-message class (``tensorflow/tsl/profiler/protobuf/xplane_pb2.py``), loaded from its file so
-that reading a trace does not start TensorFlow (only ``google.protobuf`` is imported); when that
-file is not where expected, ``tensorflow.tsl.profiler.protobuf.xplane_pb2`` is imported.
+``tf.profiler.experimental.start(logdir)`` / ``stop()`` and ``jax.profiler.start_trace(logdir)``
+/ ``stop_trace()`` write ``logdir/plugins/profile/<run>/<host>.xplane.pb``. The file is parsed
+with TensorFlow's own message class (``tensorflow/tsl/profiler/protobuf/xplane_pb2.py``),
+loaded from its file so that reading a trace does not start TensorFlow (only ``google.protobuf``
+is imported); when that file is not where expected, ``tensorflow.tsl.profiler.protobuf.xplane_pb2``
+is imported. JAX ships no such module: reading a JAX capture needs TensorFlow installed too.
 
 What becomes a row (:data:`~.schema.KERNEL_COLUMNS`):
 
@@ -20,6 +21,14 @@ What becomes a row (:data:`~.schema.KERNEL_COLUMNS`):
   ``Trace`` ranges) have no display name and are left out. When a line named
   ``TensorFlow Ops`` does exist (a converted file), only that line is read, so no op counts
   twice. ``name`` is the event name, ``short_name`` the op type, ``device`` -1.
+- A CPU capture without TensorFlow ops (JAX's ``jax.profiler`` on the CPU): the XLA CPU op
+  table. XLA runs no kernels on the CPU; its runtime executes one thunk per HLO op, an event on
+  a thread-pool line whose stats carry ``hlo_op`` (and ``hlo_module``), named after the op, e.g.
+  ``broadcast_add_fusion.2`` or ``copy.66``; the runtime's own events (``ThunkExecutor::Execute``,
+  ``end: <op>``, thread-pool regions, Python calls) carry no ``hlo_op`` and are left out.
+  ``name`` is the HLO op name, ``short_name`` that name without its ``.<n>`` suffix (the op's
+  kind, ``copy``), ``device`` -1. A control-flow op (``while``, ``conditional``) is a row of its
+  own whose time includes the ops it ran, which are rows too.
 
 Times: ``start_ns`` is the line's ``timestamp_ns`` plus the event's ``offset_ps``, and
 ``duration_ns`` the event's ``duration_ps``, each rounded to the nearest ns (halves up);
@@ -57,6 +66,8 @@ if TYPE_CHECKING:
 
 HOST_PLANE = "/host:CPU"
 OPS_LINE = "TensorFlow Ops"
+HLO_OP_STAT = "hlo_op"
+_NUMBERED = re.compile(r"\.\d+$")
 _GPU_PLANE = re.compile(r"^/device:GPU:(\d+)$")
 _MODULE = "tensorflow/tsl/profiler/protobuf/xplane_pb2.py"
 
@@ -174,6 +185,21 @@ def _host_rows(plane: Any, columns: dict[str, list[Any]]) -> None:
             _append(columns, line, event, meta.name, meta.display_name, -1)
 
 
+def _xla_host_rows(plane: Any, columns: dict[str, list[Any]]) -> None:
+    """The XLA CPU ops of a JAX capture: events with an ``hlo_op`` stat, named after the op."""
+    ids = {key for key, stat in plane.stat_metadata.items() if stat.name == HLO_OP_STAT}
+    if not ids:
+        return
+    for line in plane.lines:
+        for event in line.events:
+            if not any(stat.metadata_id in ids for stat in event.stats):
+                continue
+            meta = plane.event_metadata.get(event.metadata_id)
+            if meta is None or not meta.name:
+                continue
+            _append(columns, line, event, meta.name, _NUMBERED.sub("", meta.name), -1)
+
+
 def _append(
     columns: dict[str, list[Any]], line: Any, event: Any, name: str, short: str, device: int
 ) -> None:
@@ -183,7 +209,8 @@ def _append(
 
 
 def xplane_columns(path: Path) -> dict[str, list[Any]]:
-    """Per-execution columns: GPU kernels when the capture has GPU planes, else host TF ops."""
+    """Per-execution columns: GPU kernels when the capture has GPU planes, else the host's
+    TF ops (or, in a capture with none, its XLA CPU ops)."""
     path = check_file(path)
     space = load_xspace(path)
     columns = new_kernel_columns()
@@ -208,15 +235,20 @@ def xplane_columns(path: Path) -> dict[str, list[Any]]:
         check_names(path, plane)
         _host_rows(plane, columns)
     if not columns["name"]:
+        for plane in hosts:
+            _xla_host_rows(plane, columns)
+    if not columns["name"]:
         raise TraceError(
-            f"{path} has no TensorFlow op events; profile while the model runs "
-            "(tf.profiler.experimental.start/stop around the steps)"
+            f"{path} has no TensorFlow op or XLA op events; profile while the model runs "
+            "(tf.profiler.experimental.start/stop or jax.profiler.start_trace/stop_trace "
+            "around the steps)"
         )
     return columns
 
 
 def summarize_xplane(path: Path) -> TraceSummary:
-    """Per-kernel (GPU) or per-op (CPU) statistics of an ``.xplane.pb`` file, without pandas."""
+    """Per-kernel (GPU) or per-op (CPU: TF or XLA ops) statistics of an ``.xplane.pb`` file,
+    without pandas."""
     return TraceSummary(aggregate_columns(xplane_columns(path)))
 
 
@@ -233,7 +265,7 @@ def sniff_xplane(probe: Probe) -> bool:
 READER = register_reader(
     TraceReader(
         "tf-xplane",
-        "TensorFlow profiler .xplane.pb (GPU kernels; on the CPU the TF op table)",
+        "TensorFlow/JAX profiler .xplane.pb (GPU kernels; on the CPU the TF or XLA op table)",
         read_xplane,
         summarize_xplane,
         sniff_xplane,
