@@ -28,7 +28,9 @@ def test_options_reach_the_launcher_as_given() -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("SlurmLauncher SlurmConfig(gpu='all'")
     assert "no_wait=True, partition='gpu'" in result.output and "time_limit='90'" in result.output
-    assert run().output.strip() == "LocalLauncher LocalConfig(gpu='all')"
+    assert run().output.strip() == "LocalLauncher LocalConfig(gpu='all', trial_start='warm')"
+    cold = run("--trial-start", "cold").output.strip()
+    assert cold == "LocalLauncher LocalConfig(gpu='all', trial_start='cold')"
 
 
 @pytest.mark.parametrize(
