@@ -53,7 +53,7 @@ def _sweep(framework: str, start: str, args: argparse.Namespace, folder: Path) -
     wall_s = time.perf_counter() - began
     with Store(db) as store:
         trials = store.trials()
-    timed_s = _timed_seconds(db)
+        timed_s = float(store.iterations()["time_ms"].sum()) / 1e3
     cells = trials.set_index(["mode", "repeat"])[["weights_hash"]].sort_index()
     return {
         "framework": framework,
@@ -64,15 +64,6 @@ def _sweep(framework: str, start: str, args: argparse.Namespace, folder: Path) -
         "timed_s": timed_s,
         "cells": cells,
     }
-
-
-def _timed_seconds(db: Path) -> float:
-    """Sum of the stored iteration times (s)."""
-    import sqlite3
-
-    with sqlite3.connect(db) as connection:
-        (total_ms,) = connection.execute("SELECT SUM(time_ms) FROM iterations").fetchone()
-    return float(total_ms or 0.0) / 1e3
 
 
 def main() -> None:

@@ -168,8 +168,6 @@ def run_command(
         sys.exit(_run_budget(model, framework, modes, runner, measured, sizes, force, db))
     planned = plan_measurement(model, framework, modes, runner, **sizes)
     target = measured.target()
-    for note in planned.notes:
-        _note(note)
     measurement = measure(planned, db, runner, sweep_progress, target, force, _note, preset)
     sys.exit(_echo_measurement(measurement, db, target))
 

@@ -115,13 +115,19 @@ timeout = _shared(
     show_default=True,
     help="Seconds before a trial is killed and stored as timed out.",
 )
-trial_start = _shared(
-    "--trial-start",
-    default=None,
-    metavar="warm|cold",
-    help="warm: fork each run from a server that imported the framework once (PyTorch, JAX; "
-    "TensorFlow runs start cold); cold: a fresh interpreter per run [default: warm].",
-)
+
+
+def trial_start() -> Callable[[Any], Any]:
+    """--trial-start for a command without launcher options (`gate`, `verify`): the local
+    launcher's option, with its help (`profiler.runner.launchers.config.LocalConfig`)."""
+    from nnr_profile.profiler.runner.launchers.config import launcher_options as described
+
+    (local,) = [each for each in described() if each.name == "trial_start"]
+    return click.option(
+        local.flag, local.name, default=None, metavar=local.metavar, help=local.help
+    )
+
+
 force = _shared("--force", is_flag=True, help="Redo cells already in the store.")
 db = _shared(
     "--db",

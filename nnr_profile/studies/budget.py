@@ -454,14 +454,7 @@ def run_budget(
     """The pilot, then each model's design, through `measure` (see the module); `sizes` are
     further SweepSpec fields (warmup, batch_size, image_size, seed, workload_args, timeout_s,
     collectors), `on_note` gets the sweep's notes and each design's line."""
-    said: set[str] = set()
-
-    def note(text: str) -> None:
-        """Pass each line on once (the pilot's and the design's sweeps note the same starts)."""
-        if on_note is not None and text not in said:
-            said.add(text)
-            on_note(text)
-
+    note = on_note or (lambda _text: None)
     pilot_sizes = {
         **sizes,
         "repeats": config.pilot_repeats,
@@ -469,8 +462,6 @@ def run_budget(
     }
     planned = plan_measurement(model, framework, modes, launcher, **pilot_sizes)
     check_budget(config, planned, launcher)
-    for text in planned.notes:
-        note(text)
     spec = planned.spec
     result = BudgetRun(measure(planned, db, launcher, progress, force=force, on_note=note))
     keys = _keys(planned.plan)

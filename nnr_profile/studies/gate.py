@@ -139,8 +139,6 @@ def run_gate(
     if len(planned.spec.workloads) != 1 and request.framework != "all":
         raise ParameterError("model", "gate checks one model: give one name")
     prepare_output_dir(request.out, "out")
-    for note in planned.notes:
-        on_note(note)
     measurement = measure(planned, db, launcher, progress, target, force, on_note)
     outcome = judge_store(request, db, list(planned.spec.workloads))
     outcome.measurement = measurement

@@ -81,6 +81,7 @@ def plan_measurement(
         *selection.notes,
         choice.note,
         *(same_as_default_note(f, list(spec.modes)) for f in frameworks),
+        *launcher.notes(spec),
     ]
     return PlannedSweep(spec, plan_sweep(spec), tuple(n for n in notes if n))
 
@@ -105,8 +106,8 @@ def measure(
     preset: str | None = None,
 ) -> Measurement:
     """Run the planned sweep into `db` through `launcher` (see the module); `force` re-runs the
-    first round's cells; `on_note` receives the launcher's notes (how trials start) once the
-    request is known good, and a cluster submission's summary; `preset` (the
+    first round's cells; `on_note` receives the plan's notes once the request is known good,
+    and a cluster submission's summary; `preset` (the
     preset that planned the sweep) is recorded for its cells (`Store.mark_cells`)."""
     check_target(target, planned, launcher)
     prepare_output_file(db, "db")
@@ -115,7 +116,7 @@ def measure(
     spec = planned.spec
     result = Measurement()
     note = on_note or (lambda _text: None)
-    for line in launcher.notes(spec):
+    for line in planned.notes:
         note(line)
 
     def launch(part: SweepSpec) -> RunOutcome:

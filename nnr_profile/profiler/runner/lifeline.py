@@ -78,6 +78,22 @@ def become_subreaper() -> bool:
     return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
+def stat_fields(pid: int | str = "self") -> list[bytes]:
+    """The fields of /proc/PID/stat after the command name (index 0 is field 3, the state);
+    empty when the process or /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    fields = stat_fields(pid)
+    return bool(fields) and fields[0] not in (b"Z", b"X")
+
+
 def live_processes() -> dict[int, int]:
     """Running processes, pid -> parent pid, from /proc (empty without one); zombies left out."""
     parents = {}
@@ -88,11 +104,7 @@ def live_processes() -> dict[int, int]:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
+        fields = stat_fields(entry)
         if len(fields) > 1 and fields[0] not in (b"Z", b"X"):
             parents[int(entry)] = int(fields[1])
     return parents

@@ -41,7 +41,13 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nnr_profile.profiler.runner.lifeline import FOLDER_ENV, LIFELINE_ENV, TIMEOUT_ENV
+from nnr_profile.profiler.runner.lifeline import (
+    FOLDER_ENV,
+    LIFELINE_ENV,
+    TIMEOUT_ENV,
+    running,
+    stat_fields,
+)
 
 TRIAL_STARTS = ("warm", "cold")
 """How a child process starts: forked from a warm server, or a fresh interpreter."""
@@ -118,7 +124,7 @@ class WarmChild:
             readable, _, _ = select.select([self._pidfd], [], [], timeout_s)
             return bool(readable)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while _running(self.pid):
+        while running(self.pid):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
@@ -132,15 +138,6 @@ class WarmChild:
                 os.close(self._pidfd)
                 self._pidfd = None
         return self.returncode
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in (b"Z", b"X")
 
 
 class WarmServer:
@@ -182,9 +179,8 @@ class WarmServer:
         """Fork a child that runs `lifeline.main(argv)` with `env`; `fds` are (lifeline, stderr)."""
         with self._lock:
             message = json.dumps({"op": "fork", "argv": list(argv), "env": dict(env)})
-            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes(fds))]
             try:
-                self._socket.sendmsg([message.encode()], rights)
+                socket.send_fds(self._socket, [message.encode()], list(fds))
             except OSError as exc:
                 raise WarmStartUnavailable(
                     f"{self.framework}: the fork server ended: {exc}"
@@ -227,12 +223,6 @@ class WarmServer:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             self._process.wait(timeout=10)
         self._stderr.close()
-
-
-def _fd_bytes(fds: Sequence[int]) -> bytes:
-    import array
-
-    return array.array("i", fds).tobytes()
 
 
 MAX_SERVERS = 4
@@ -348,7 +338,7 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
     children: set[int] = set()
     while True:
         try:
-            data, ancillary, _, _ = control.recvmsg(MESSAGE_BYTES, socket.CMSG_SPACE(64))
+            data, fds, _, _ = socket.recv_fds(control, MESSAGE_BYTES, 2)
         except OSError:
             data = b""
         if not data:  # the parent is gone: SIGTERM makes each child clean up and end its group
@@ -363,7 +353,6 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
             children.discard(pid)
             control.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
             continue
-        fds = _received_fds(ancillary)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12 on BLAS threads
             pid = os.fork()
@@ -373,16 +362,6 @@ def serve(control: socket.socket, preload: Sequence[str]) -> int:
             os.close(fd)
         children.add(pid)
         control.send(json.dumps({"pid": pid}).encode())
-
-
-def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
-    import array
-
-    fds = array.array("i")
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    return list(fds)
 
 
 def _become_child(control: socket.socket, request: Mapping[str, Any], fds: list[int]) -> None:
@@ -431,8 +410,7 @@ def set_command_line(words: Sequence[str]) -> bool:
     a trial by its folder see it as they see a cold child. Python keeps its own copy of argv.
     """
     try:
-        with open("/proc/self/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
+        fields = stat_fields()
         start, end = int(fields[45]), int(fields[46])  # fields 48 and 49: arg_start, arg_end
         text = b"\0".join(word.encode() for word in words)[: end - start - 1]
         with open("/proc/self/mem", "r+b", buffering=0) as memory:

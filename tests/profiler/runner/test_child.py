@@ -25,7 +25,11 @@ from nnr_profile.profiler.runner.child import (
     error_line,
     spawn_child,
 )
-from nnr_profile.profiler.runner.lifeline import FOLDER_PREFIX, remove_stale_folders
+from nnr_profile.profiler.runner.lifeline import (
+    FOLDER_PREFIX,
+    live_processes,
+    remove_stale_folders,
+)
 
 SLEEPER = textwrap.dedent(
     """
@@ -243,16 +247,8 @@ def test_a_child_dies_with_its_killed_parent_and_takes_its_folder_along(
 
 def _warm_servers_of(parent: int) -> list[int]:
     """The warm servers `parent` started (`profiler.runner.warm`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue
-        if int(stat[1]) == parent and b"nnr_profile.profiler.runner.warm" in command:
-            found.append(int(entry.name))
-    return found
+    children = [pid for pid, ppid in live_processes().items() if ppid == parent]
+    return [pid for pid in children if b"runner.warm" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def _left_the_group(pids: list[int]) -> None:
