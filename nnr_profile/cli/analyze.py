@@ -212,13 +212,15 @@ def variability_command(
     """Train R replicas per noise setting to the end and store accuracy, predictions, weights.
 
     Each replica is its own process; re-running resumes. 'nnr-profile report' then writes
-    variability.csv, per_class.csv, subgroups.csv (CelebA) and the figures. On the CPU the
-    kernels are deterministic, so 'impl' behaves like 'control' there.
+    variability.csv, per_class.csv, subgroups.csv (binary CelebA), outputs.csv (celeba:all, the
+    study's 40 attributes) and the figures. On the CPU the kernels are deterministic, so 'impl'
+    behaves like 'control' there.
 
     \b
     Examples:
       nnr-profile variability --model mlp --dataset digits --replicas 5 --epochs 20 --gpu cpu
       nnr-profile variability --preset study-smallcnn-cifar10 --data-dir ~/data --gpu 0
+      nnr-profile variability --preset study-celeba --data-dir ~/data --gpu 0
     """
     from nnr_profile.profiler.runner.sweep import resolve_devices
     from nnr_profile.studies.variability import (

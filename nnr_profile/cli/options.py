@@ -197,7 +197,8 @@ def data(func: Any) -> Any:
         default="digits",
         show_default=True,
         help="digits (offline, bundled), mnist, fashion-mnist, cifar10, cifar100, celeba "
-        "(binary on Blond_Hair; celeba:ATTRIBUTE for another target).",
+        "(binary on Blond_Hair; celeba:ATTRIBUTE for another target; celeba:all: the study's "
+        "40 attributes at 128x128).",
     )(func)
 
 

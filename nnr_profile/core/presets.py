@@ -7,7 +7,9 @@ it names and its MediumCNNs, at 224x224, batch 128, 100 timed batches, default a
 deterministic TensorFlow; the recipe, Adam at Keras's default rate with categorical
 cross-entropy on softmax outputs, is each workload's own). Its variability protocol is
 `smallcnn.py` and `resnet18.py` as its README runs them: lr 4e-4 with its step decay (the
-workloads' recipe), batch 128, 200 epochs, the four noise settings.
+workloads' recipe), batch 128, 200 epochs, the four noise settings; and `resnet_celeba.py`:
+its CIFAR ResNet-18 at 128x128 on all 40 CelebA attributes, Adam 1e-3 (x0.1 every 5 epochs),
+batch 128, 10 epochs, the same four settings.
 """
 
 from __future__ import annotations
@@ -130,3 +132,20 @@ for _model, _dataset in (
             },
         )
     )
+register_preset(
+    Preset(
+        "study-celeba",
+        "variability",
+        "the study's resnet_celeba.py: all 40 CelebA attributes at 128x128 (its README's four "
+        "noise settings)",
+        {
+            "model": "resnet18_celeba",
+            "framework": "tf",
+            "dataset": "celeba:all",
+            "epochs": 10,
+            "batch_size": 128,
+            "learning_rate": 1e-3,
+            "settings": STUDY_SETTINGS,
+        },
+    )
+)

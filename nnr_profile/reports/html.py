@@ -81,6 +81,10 @@ TABLE_TITLES = {
     "per_class": ("Per-class accuracy", "Per-class accuracy spread over replicas."),
     "accuracy_points": ("Replica accuracy", "Test accuracy of every successful replica."),
     "subgroups": ("Subgroups", "Error rates per attribute subgroup over replicas."),
+    "outputs": (
+        "Outputs",
+        "Multi-label replicas: accuracy, churn and error rates per output and pooled over all.",
+    ),
     "replica_failures": ("Failed replicas", "Replicas that did not succeed."),
     "nondeterministic_ops": (
         "Non-deterministic ops",

@@ -43,8 +43,8 @@ class ReportInputs:
     trials: every trial (the ``trials`` table); per_trial: one row per successful timing trial
     with its cell columns, repeat, host and median_ms / iqr_ratio / n_iterations (see
     `trial_summary`); skipped: iteration rows left out (SKIPPED_COLUMNS); kernels, replicas,
-    predictions, weights, non_trainable_weights (BatchNorm statistics), attributes, op_probes:
-    as the store returns them.
+    predictions, weights, non_trainable_weights (BatchNorm statistics), outputs (multi-label
+    replicas' 0/1 matrices), attributes, op_probes: as the store returns them.
     """
 
     trials: pd.DataFrame
@@ -55,6 +55,7 @@ class ReportInputs:
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     weights: dict = field(default_factory=dict)
     non_trainable_weights: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
     attributes: pd.DataFrame = field(default_factory=pd.DataFrame)
     op_probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     checked: bool = True
@@ -187,6 +188,7 @@ def load_inputs(store: Store) -> ReportInputs:
         predictions=store.predictions(),
         weights=store.replica_weights(ok),
         non_trainable_weights=store.replica_weights(ok, non_trainable=True),
+        outputs=store.replica_outputs(ok),
         attributes=store.example_attributes(),
         op_probes=store.op_probes(),
         checked=store.checked,

@@ -280,9 +280,19 @@ register_report_table("attribution", _attribution, _csv("attribution"), _attribu
 register_report_table(
     "variability",
     _from_replicas(
-        f"{_VARIABILITY}:variability_table", "predictions", "weights", "non_trainable_weights"
+        f"{_VARIABILITY}:variability_table",
+        "predictions",
+        "weights",
+        "non_trainable_weights",
+        "outputs",
     ),
     _csv("variability"),
+)
+register_report_table(
+    "outputs",
+    _from_replicas("nnr_profile.reports.multilabel:output_table", "outputs"),
+    _csv("outputs"),
+    _figure(f"{_VARIABILITY_PLOTS}:output_rates_figure", "output_rates"),
 )
 register_report_table(
     "per_class",

@@ -19,7 +19,8 @@ stds and `fnr_study_*` (its FN / (FP + TN), a bug). docs/metrics.md has the full
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,22 @@ def agreement(predictions: pd.DataFrame) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
+def pairwise_cell_disagreement(matrices: Sequence[np.ndarray]) -> np.ndarray:
+    """Per pair of replicas' 0/1 output matrices (examples x outputs, all of one shape), the
+    fraction of (example, output) cells predicted differently: churn for a multi-label task."""
+    return np.array(
+        [float(np.mean(a != b)) for a, b in itertools.combinations(matrices, 2)], dtype=float
+    )
+
+
+def pairwise_cell_agreement(matrices: Sequence[np.ndarray]) -> np.ndarray:
+    """Per pair, `sum(a == b) / a.size` over the cells: the study's "churn" formula on them."""
+    return np.array(
+        [float(np.sum(a == b) / a.size) for a, b in itertools.combinations(matrices, 2)],
+        dtype=float,
+    )
+
+
 def pairwise_l2(weights: Mapping[int, np.ndarray]) -> np.ndarray:
     """L2 distance between the flattened weights of each pair of replicas (float64 maths)."""
     vectors = [np.asarray(w, dtype=np.float64) for w in weights.values()]
@@ -146,12 +163,12 @@ def all_weights(
     }
 
 
-def _std(values: np.ndarray) -> float:
+def std_sample(values: np.ndarray) -> float:
     """Sample standard deviation (ddof=1); NaN for fewer than two values."""
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
-def _std_pop(values: np.ndarray) -> float:
+def std_pop(values: np.ndarray) -> float:
     """Population standard deviation (ddof=0, the study's `np.std`); NaN for no values."""
     return float(np.std(values, ddof=0)) if len(values) else float("nan")
 
@@ -181,7 +198,7 @@ def per_class_std(predictions: pd.DataFrame) -> pd.DataFrame:
         table.groupby("label")
         .agg(
             acc_mean=("accuracy", "mean"),
-            acc_std=("accuracy", lambda v: _std(v.to_numpy())),
+            acc_std=("accuracy", lambda v: std_sample(v.to_numpy())),
             n_examples=("n_examples", "first"),
         )
         .reset_index()
@@ -235,15 +252,15 @@ def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.Da
                 "value": bool(value),
                 "n_examples": int(group[("correct", "count")].iloc[0]),
                 "acc_mean": float(acc.mean()),
-                "acc_std": _std(acc.to_numpy()),
+                "acc_std": std_sample(acc.to_numpy()),
                 "fpr_mean": _finite_mean(fpr),
-                "fpr_std": _std(fpr[np.isfinite(fpr)]),
-                "fpr_std_pop": _std_pop(fpr[np.isfinite(fpr)]),
+                "fpr_std": std_sample(fpr[np.isfinite(fpr)]),
+                "fpr_std_pop": std_pop(fpr[np.isfinite(fpr)]),
                 "fnr_mean": _finite_mean(fnr),
-                "fnr_std": _std(fnr[np.isfinite(fnr)]),
-                "fnr_std_pop": _std_pop(fnr[np.isfinite(fnr)]),
+                "fnr_std": std_sample(fnr[np.isfinite(fnr)]),
+                "fnr_std_pop": std_pop(fnr[np.isfinite(fnr)]),
                 "fnr_study_mean": _finite_mean(fnr_study),
-                "fnr_study_std_pop": _std_pop(fnr_study[np.isfinite(fnr_study)]),
+                "fnr_study_std_pop": std_pop(fnr_study[np.isfinite(fnr_study)]),
             }
         )
     return pd.DataFrame(rows)
@@ -262,6 +279,7 @@ def variability_table(
     predictions: pd.DataFrame,
     weights: Mapping[int, np.ndarray] | None = None,
     non_trainable: Mapping[int, np.ndarray] | None = None,
+    outputs: Mapping[int, Any] | None = None,
 ) -> pd.DataFrame:
     """One row per (study group, noise setting): accuracy spread, churn, weight distance.
 
@@ -281,18 +299,29 @@ def variability_table(
     acc_std_pop is the accuracy std with ddof=0 (fraction); agreement the mean pairwise
     fraction of test examples predicted alike (its "churn", 1 - churn); l2_all_weights_mean
     the mean pairwise L2 distance over trainable and non-trainable weights together (NaN
-    where a replica's non-trainable weights are not stored).
+    where a replica's non-trainable weights are not stored). A multi-label group (`outputs`
+    maps replica id -> `ReplicaOutputs`, as `Store.replica_outputs` returns them) takes its
+    churn and agreement over every (example, output) cell, and its accuracy is the binary
+    accuracy; `reports.multilabel.output_table` breaks it down per output.
     """
     if replicas.empty:
         return pd.DataFrame(columns=VARIABILITY_COLUMNS)
-    weights = weights or {}
+    weights, outputs = weights or {}, outputs or {}
     everything = all_weights(weights, non_trainable or {})
     rows = []
     for key, group in replicas.groupby([*GROUP_COLUMNS, "setting"], sort=False, dropna=False):
         ok = group[group["status"] == "ok"]
         ids = set(ok["id"])
         preds = predictions[predictions["replica_id"].isin(ids)]
-        disagreement = pairwise_disagreement(preds) if len(ids) > 1 else np.array([])
+        cells = [outputs[i].predictions for i in ok["id"] if i in outputs]
+        multi_label = bool(cells) and len(cells) == len(ids)
+        if len(ids) < 2:
+            disagreement = agree = np.array([])
+        elif multi_label:
+            disagreement = pairwise_cell_disagreement(cells)
+            agree = pairwise_cell_agreement(cells)
+        else:
+            disagreement, agree = pairwise_disagreement(preds), pairwise_agreement(preds)
         distances = (
             pairwise_l2({i: weights[i] for i in ok["id"]})
             if ids and all(i in weights for i in ids)
@@ -303,7 +332,6 @@ def variability_table(
             if ids and all(i in everything for i in ids)
             else np.array([])
         )
-        agree = pairwise_agreement(preds) if len(ids) > 1 else np.array([])
         acc = ok["test_accuracy"].to_numpy(dtype=float)
         acc_ci = bootstrap_mean_ci(acc)
         churn_ci = bootstrap_pairwise_ci(squareform(disagreement)) if disagreement.size else _NO_CI
@@ -312,19 +340,19 @@ def variability_table(
         row.update(
             replicas=len(ok),
             acc_mean=float(acc.mean()) if acc.size else float("nan"),
-            acc_std=_std(acc),
-            acc_std_pop=_std_pop(acc),
+            acc_std=std_sample(acc),
+            acc_std_pop=std_pop(acc),
             acc_min=float(acc.min()) if acc.size else float("nan"),
             acc_max=float(acc.max()) if acc.size else float("nan"),
             acc_ci_low=acc_ci[0],
             acc_ci_high=acc_ci[1],
             churn=float(disagreement.mean()) if disagreement.size else float("nan"),
-            churn_std=_std(disagreement),
+            churn_std=std_sample(disagreement),
             churn_ci_low=churn_ci[0],
             churn_ci_high=churn_ci[1],
             agreement=float(agree.mean()) if agree.size else float("nan"),
             l2_mean=float(distances.mean()) if distances.size else float("nan"),
-            l2_std=_std(distances),
+            l2_std=std_sample(distances),
             l2_ci_low=l2_ci[0],
             l2_ci_high=l2_ci[1],
             l2_all_weights_mean=float(complete.mean()) if complete.size else float("nan"),

@@ -80,9 +80,25 @@ def subgroup_rates_figure(subgroups: pd.DataFrame, top: int = 12) -> plt.Figure:
     `subgroup_table` returns; the `top` subgroups by their largest std in any setting are drawn.
     """
     frame = subgroups.assign(
-        subgroup=subgroups["attribute"] + "=" + subgroups["value"].map({True: "1", False: "0"})
+        label=subgroups["attribute"] + "=" + subgroups["value"].map({True: "1", False: "0"})
     )
-    spread = frame.groupby("subgroup")[["fpr_std", "fnr_std"]].max().max(axis=1)
+    return _rate_spread_figure(frame, top, "Subgroups whose error rates move most")
+
+
+def output_rates_figure(outputs: pd.DataFrame, top: int = 12) -> plt.Figure:
+    """Std over replicas of FPR and FNR (percentage points) for the outputs that move most.
+
+    `outputs` has columns setting, output, fpr_std, fnr_std (fractions), as
+    `multilabel.output_table` returns; the pooled row is left out, and the `top` outputs by
+    their largest std in any setting are drawn.
+    """
+    frame = outputs[outputs["output"] != "all"].assign(label=lambda f: f["output"])
+    return _rate_spread_figure(frame, top, "Attributes whose error rates move most")
+
+
+def _rate_spread_figure(frame: pd.DataFrame, top: int, title: str) -> plt.Figure:
+    """Two panels of horizontal bars, fpr_std and fnr_std (pp) per `label` and setting."""
+    spread = frame.groupby("label")[["fpr_std", "fnr_std"]].max().max(axis=1)
     chosen = list(spread.fillna(0).sort_values(ascending=False, kind="stable").index[:top])
     settings = _settings(frame["setting"])
     fig, axes = plt.subplots(1, 2, figsize=(11, max(3.0, 0.35 * len(chosen) * len(settings))))
@@ -91,13 +107,13 @@ def subgroup_rates_figure(subgroups: pd.DataFrame, top: int = 12) -> plt.Figure:
     panels = (("fpr_std", "false-positive"), ("fnr_std", "false-negative"))
     for ax, (column, name) in zip(axes, panels, strict=True):
         for i, setting in enumerate(settings):
-            rows = frame[frame["setting"] == setting].groupby("subgroup")[column].mean()
+            rows = frame[frame["setting"] == setting].groupby("label")[column].mean()
             widths = 100 * rows.reindex(chosen).fillna(0).to_numpy(dtype=float)
             ax.barh(y + (i - (len(settings) - 1) / 2) * height, widths, height, label=setting)
         ax.set_yticks(y, chosen, fontsize="small")
         ax.invert_yaxis()
         ax.set_xlabel(f"{name} rate std over replicas (pp)")
-    axes[0].set_title("Subgroups whose error rates move most", fontsize="medium", loc="left")
+    axes[0].set_title(title, fontsize="medium", loc="left")
     axes[1].legend(fontsize="small", title="noise setting", title_fontsize="small", loc="best")
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,40 @@ RETRY_BACKOFF = (0.1, 0.5, 2.0)
 """Pauses before the further attempts at a busy write, as fractions of the busy timeout."""
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplicaOutputs:
+    """A multi-label replica's test outputs: names, predictions and labels (uint8 0/1 matrices,
+    examples x outputs)."""
+
+    names: tuple[str, ...]
+    predictions: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def read(cls, names: Any, predictions: Any, labels: Any) -> ReplicaOutputs | None:
+        """From the stored columns; None where they are absent or do not fit together."""
+        try:
+            parsed = json.loads(names) if isinstance(names, str) else None
+        except ValueError:
+            return None
+        if (
+            not isinstance(parsed, list)
+            or not parsed
+            or not all(isinstance(n, str) for n in parsed)
+        ):
+            return None
+        if not (isinstance(predictions, bytes) and isinstance(labels, bytes)):
+            return None
+        width = len(parsed)
+        if len(predictions) != len(labels) or len(predictions) % width:
+            return None
+        matrices = [
+            np.frombuffer(b, dtype=np.uint8).reshape(-1, width) for b in (predictions, labels)
+        ]
+        return cls(tuple(parsed), matrices[0], matrices[1])
+
 
 REPLICA_COLUMNS = (
     "id, replica_key, framework, workload, workload_args, dataset, setting, replica, "
@@ -428,6 +463,21 @@ class Store:
             blob = rows[0][0] if rows else None
             if isinstance(blob, bytes) and len(blob) % 4 == 0:
                 out[int(replica_id)] = np.frombuffer(blob, dtype="<f4")
+        return out
+
+    def replica_outputs(self, replica_ids: Any) -> dict[int, ReplicaOutputs]:
+        """The 0/1 output matrices of those multi-label replica ids that have readable ones."""
+        columns = ("output_names", "output_predictions", "output_labels")
+        with guarded(self.path):
+            if not set(columns) <= set(table_columns(self._conn, "replicas")):
+                return {}
+        out: dict[int, ReplicaOutputs] = {}
+        for replica_id in replica_ids:
+            rows = self._rows(
+                f"SELECT {', '.join(columns)} FROM replicas WHERE id = ?", (int(replica_id),)
+            )
+            if rows and (outputs := ReplicaOutputs.read(*rows[0])) is not None:
+                out[int(replica_id)] = outputs
         return out
 
     def environment(self, env_id: str) -> dict[str, Any]:

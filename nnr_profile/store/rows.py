@@ -15,6 +15,8 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from nnr_profile.core.environment import (
     device_identity,
     fingerprint_id,
@@ -236,6 +238,7 @@ def replica_entry(result: Any) -> Entry:
         "losses": json.dumps(result.losses),
         "weights": weights,
         "non_trainable_weights": None if statistics is None else statistics.astype("<f4").tobytes(),
+        **_output_columns(result),
         "weights_hash": result.weights_hash,
         "wall_s": result.wall_s,
         "finished_at": _now(),
@@ -245,6 +248,18 @@ def replica_entry(result: Any) -> Entry:
         for i, (label, pred) in enumerate(zip(result.labels, result.predictions, strict=True))
     ]
     return Entry("replicas", spec.replica_key, row, {"predictions": predictions}, environment)
+
+
+def _output_columns(result: Any) -> dict[str, Any]:
+    """A multi-label replica's output names and 0/1 matrices as stored (NULL for others)."""
+    predictions = getattr(result, "output_predictions", None)
+    if predictions is None:
+        return {}
+    return {
+        "output_names": json.dumps(list(result.output_names)),
+        "output_predictions": np.asarray(predictions, dtype=np.uint8).tobytes(),
+        "output_labels": np.asarray(result.output_labels, dtype=np.uint8).tobytes(),
+    }
 
 
 def insert_row(

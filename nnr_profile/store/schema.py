@@ -17,8 +17,12 @@ Tables (times in milliseconds, energy in joules):
   noise ``setting``, seeds, mode, schedule, status, ``test_accuracy`` (fraction), per-epoch
   ``losses`` (JSON), final ``weights`` (BLOB of float32, parameters sorted by name) and
   ``non_trainable_weights`` (BLOB of float32: BatchNorm moving statistics sorted by name,
-  empty without BatchNorm; NULL in replicas stored before it was added).
-- ``predictions``: ``replica_id, example, label, prediction``: every test prediction.
+  empty without BatchNorm; NULL in replicas stored before it was added); for a multi-label
+  replica (the study's 40-attribute CelebA) ``output_names`` (JSON list) and
+  ``output_predictions`` / ``output_labels`` (BLOBs of uint8 0/1, examples x outputs,
+  row-major), NULL otherwise.
+- ``predictions``: ``replica_id, example, label, prediction``: every test prediction of a
+  single-label replica.
 - ``example_attributes``: ``dataset, example, attribute, value``: binary attributes of each
   test example (CelebA), for subgroup rates; written once per dataset.
 - ``op_probes``: one row per (framework, workload, workload arguments, framework version, GPU
@@ -211,7 +215,12 @@ ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("throttled", "TEXT"),
         ("clock_noise", "TEXT"),
     ),
-    "replicas": (("non_trainable_weights", "BLOB"),),
+    "replicas": (
+        ("non_trainable_weights", "BLOB"),
+        ("output_names", "TEXT"),
+        ("output_predictions", "BLOB"),
+        ("output_labels", "BLOB"),
+    ),
 }
 """Columns (name, SQL type) added to a table after stores of this schema version were written:
 `connect` adds the missing ones when it opens an older store for writing (they are NULL in

@@ -36,7 +36,8 @@ from nnr_profile.core.specs import STATUS_OK
 from nnr_profile.profiler.runner.child import child_environment, child_task, spawn_child
 from nnr_profile.studies.analysis import check_framework
 from nnr_profile.studies.variability import NOISE_SETTINGS, NoiseSetting, replica_seeds
-from nnr_profile.workloads.checks import check_batches
+from nnr_profile.workloads.checks import check_batches, check_labels
+from nnr_profile.workloads.datasets import dataset_info
 from nnr_profile.workloads.registry import get_workload
 
 GRAD_SNR_COLUMNS = [
@@ -124,7 +125,9 @@ class GradSnrSpec:
             raise UsageError("grad-snr needs noise settings (or modes) to compare")
         if self.modes and self.replicas is not None:
             raise ParameterError("replicas", "only applies with {settings}, not with {modes}")
-        get_workload(self.framework, self.workload).validate(self.workload_args, None)
+        workload = get_workload(self.framework, self.workload)
+        workload.validate(self.workload_args, None)
+        check_labels(workload, dataset_info(self.dataset))
 
     @property
     def replica_count(self) -> int:

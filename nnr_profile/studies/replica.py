@@ -1,12 +1,12 @@
 """One variability replica: train a workload on a real dataset to the end, in its own process.
 
-A replica applies its determinism mode, seeds initialisation with `init_seed` and data order
-with `data_seed`, loads the data preprocessed as the workload's recipe says, trains for
-`epochs` with the recipe's optimizer, schedule and augmentation, then predicts the held-out
-test set. It returns the test accuracy, every test prediction, the per-epoch training
-loss and the final weights (float32, parameters sorted by name, written to ``weights.npy``
-beside the result). `replica_task` is the child task; `launch_replica` runs it in its own
-process with a timeout.
+A replica applies its determinism mode, seeds initialisation with `init_seed` and data order with
+`data_seed`, loads the data preprocessed as the workload's recipe says, trains for `epochs` with the
+recipe's optimizer, schedule and augmentation, then predicts the held-out test set. It returns the
+test accuracy, every test prediction (for a multi-label task, the study's CelebA, one 0/1 per
+example and output, and the binary accuracy over them all), the per-epoch training loss and the
+final weights (float32, parameters sorted by name, written to ``weights.npy`` beside the result).
+`replica_task` is the child task; `launch_replica` runs it in its own process with a timeout.
 """
 
 from __future__ import annotations
@@ -67,13 +67,21 @@ class ReplicaSpec(DeviceModeSpec):
         return hashlib.sha256(blob).hexdigest()[:24]
 
 
+ARRAY_FIELDS = ("weights", "non_trainable_weights", "output_predictions", "output_labels")
+"""The result's arrays: they travel from the child as .npy files, not in its JSON."""
+
+
 @dataclass
 class ReplicaResult:
     """Outcome of one replica: status, test accuracy and predictions, losses, final weights.
 
     `predictions` and `labels` are per test example in the dataset's test order; `weights` is
     the float32 parameter vector (None when the replica failed); `non_trainable_weights` the
-    float32 BatchNorm moving statistics (empty without BatchNorm).
+    float32 BatchNorm moving statistics (empty without BatchNorm). A multi-label replica
+    (binary cross-entropy on 0/1 targets) leaves `predictions` and `labels` empty: its
+    `output_predictions` and `output_labels` are uint8 (examples, outputs) matrices of 0/1
+    with `output_names` its outputs, and `test_accuracy` is the binary accuracy over every
+    (example, output), as Keras's `BinaryAccuracy` counts it.
     """
 
     spec: ReplicaSpec
@@ -85,6 +93,9 @@ class ReplicaResult:
     weights_hash: str | None = None
     weights: np.ndarray | None = None
     non_trainable_weights: np.ndarray | None = None
+    output_predictions: np.ndarray | None = None
+    output_labels: np.ndarray | None = None
+    output_names: list[str] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     knobs_applied: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -92,9 +103,7 @@ class ReplicaResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (without the weights, which travel as a .npy file)."""
-        data = {
-            k: v for k, v in asdict(self).items() if k not in ("weights", "non_trainable_weights")
-        }
+        data = {k: v for k, v in asdict(self).items() if k not in ARRAY_FIELDS}
         data["spec"] = self.spec.to_dict()
         return data
 
@@ -121,8 +130,13 @@ def _run(spec: ReplicaSpec, result: ReplicaResult) -> None:
     result.knobs_applied = run.knobs_applied
     train = _train_tf if spec.framework == "tf" else _train_torch
     predictions = train(spec, run.workload, run.args, dataset, result)
-    result.predictions = predictions.tolist()
-    result.labels = dataset.y_test.tolist()
+    if recipe.multi_label:
+        result.output_predictions = predictions.astype(np.uint8)
+        result.output_labels = dataset.y_test.astype(np.uint8)
+        result.output_names = list(dataset.class_names)
+    else:
+        result.predictions = predictions.tolist()
+        result.labels = dataset.y_test.tolist()
     result.test_accuracy = float((predictions == dataset.y_test).mean())
     result.weights_hash = hashlib.sha256(result.weights.tobytes()).hexdigest()
 
@@ -150,7 +164,7 @@ def _train_torch(
     )
     result.weights = training.flat_weights(model)
     result.non_trainable_weights = training.flat_non_trainable(model)
-    return training.predict(model, tensors[2]).numpy()
+    return training.predict(model, tensors[2], workload.recipe.multi_label).numpy()
 
 
 def _train_tf(
@@ -173,14 +187,14 @@ def _train_tf(
     )
     result.weights = training.flat_weights(model)
     result.non_trainable_weights = training.flat_non_trainable(model)
-    return training.predict(model, dataset.x_test, spec.device)
+    return training.predict(model, dataset.x_test, spec.device, workload.recipe)
 
 
 @child_task(decode=ReplicaSpec.from_dict)
 def replica_task(spec: ReplicaSpec) -> dict[str, Any]:
     """The child task of one replica: its result's fields, `weights` as an array."""
     result = run_replica(spec)
-    arrays = {"weights": result.weights, "non_trainable_weights": result.non_trainable_weights}
+    arrays = {name: getattr(result, name) for name in ARRAY_FIELDS}
     return {**result.to_dict(), **arrays}
 
 

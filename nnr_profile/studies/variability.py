@@ -29,7 +29,7 @@ from nnr_profile.core.modes import MODES
 from nnr_profile.core.params import COUNT, POSITIVE, require, require_seed
 from nnr_profile.profiler.runner.pool import Lane, RunOutcome, lane_queue, run_pool, skip_done
 from nnr_profile.studies.replica import ReplicaResult, ReplicaSpec, launch_replica
-from nnr_profile.workloads.checks import check_batches
+from nnr_profile.workloads.checks import check_batches, check_labels
 from nnr_profile.workloads.datasets import dataset_info, example_attributes
 from nnr_profile.workloads.registry import get_workload
 
@@ -125,6 +125,7 @@ def plan_variability(spec: VariabilitySpec) -> list[ReplicaSpec]:
     """
     workload = get_workload(spec.framework, spec.workload)
     args = workload.validate(spec.workload_args, None)
+    check_labels(workload, dataset_info(spec.dataset))
     host = socket.gethostname()
     cells = []
     for replica in range(spec.replicas):
@@ -169,10 +170,10 @@ def run_variability(
     """
     from nnr_profile.core.paths import prepare_output_file
     from nnr_profile.store.database import Store
-    from nnr_profile.workloads.datasets import load_dataset
+    from nnr_profile.workloads.datasets import training_examples
 
     cells = plan_variability(spec)
-    examples = len(load_dataset(spec.dataset, spec.data_dir).y_train)
+    examples = training_examples(spec.dataset, spec.data_dir)
     if cells:
         workload = get_workload(spec.framework, spec.workload)
         check_batches(workload, cells[0].workload_args, cells[0].batch_size, examples)

@@ -78,13 +78,20 @@ def training_input_shape(
     return shape
 
 
-def check_labels(workload: Any, dataset: Any) -> None:
-    """A UsageError when a multi-label recipe meets a dataset of one class per example."""
-    if workload.recipe.multi_label and dataset.y_train.ndim == 1:
+def check_labels(workload: Any, info: Any) -> None:
+    """A UsageError when the recipe's targets and the dataset's (a `DatasetInfo`) disagree: one
+    class per example against one 0/1 target per output."""
+    if workload.recipe.multi_label and not info.multi_label:
         raise UsageError(
             f"{workload.name} trains {workload.num_classes} attributes at once (sigmoid outputs, "
-            f"binary cross-entropy); {dataset.name} has one class per example: use resnet18 "
-            "(the same network with a softmax over the classes)"
+            f"binary cross-entropy); {info.name} has one class per example: use resnet18 "
+            "(the same network with a softmax over the classes), or dataset celeba:all"
+        )
+    if info.multi_label and not workload.recipe.multi_label:
+        raise UsageError(
+            f"{info.name} has {info.num_classes} 0/1 targets per example (sigmoid outputs, "
+            f"binary cross-entropy), which {workload.name}'s recipe does not train: use "
+            "resnet18_celeba (the study's model for it), or celeba:ATTRIBUTE for a binary task"
         )
 
 

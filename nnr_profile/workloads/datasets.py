@@ -1,15 +1,17 @@
 """Real datasets for variability runs, as framework-neutral NumPy arrays.
 
-`load_dataset(name, data_dir, preprocessing=...)` returns a `Dataset`: float32 images in (N, C,
-H, W) (or channels-last for TensorFlow with ``channels_last=True``) preprocessed as a recipe's
-`preprocessing` names (default: standardised with the training set's per-channel mean and std;
-see `nnr_profile.workloads.preprocessing`), int64 labels, and a held-out test set. Nothing is
-ever downloaded: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 are read through torchvision from
-files under ``--data-dir`` in torchvision's layout, and a missing dataset is one clear error
-that says where to put the files. CelebA (``celeba`` or ``celeba:ATTRIBUTE``) is a binary task
-on one attribute (default Blond_Hair) whose test set keeps all 40 attributes for subgroup rates;
-see `nnr_profile.workloads.celeba`. ``digits`` (scikit-learn's bundled 8x8 digits, 1,797 images,
-a fixed 1,437 / 360 train/test split) needs no files and is what tests and the demo use.
+`load_dataset(name, data_dir, preprocessing=...)` returns a `Dataset`: float32 images in (N, C, H,
+W) (or channels-last for TensorFlow with ``channels_last=True``) preprocessed as a recipe's
+`preprocessing` names (default: standardised with the training set's per-channel mean and std; see
+`nnr_profile.workloads.preprocessing`), int64 labels, and a held-out test set. Nothing is ever
+downloaded: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 are read through torchvision from files
+under ``--data-dir`` in torchvision's layout, and a missing dataset is one clear error that says
+where to put the files. CelebA (``celeba`` or ``celeba:ATTRIBUTE``) is a binary task on one
+attribute (default Blond_Hair) whose test set keeps all 40 attributes for subgroup rates;
+``celeba:all`` is the study's task, 40 attributes at once at 128x128 (targets (N, 40) of 0 and 1,
+uint8 images); see `nnr_profile.workloads.celeba`. ``digits`` (scikit-learn's bundled 8x8 digits,
+1,797 images, a fixed 1,437 / 360 train/test split) needs no files and is what tests and the demo
+use.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ DEFAULT_PREPROCESSING = "per_channel_standardization"
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is: input shape (C, H, W), classes, files, augmentation, raw pixel range."""
+    """What a dataset is: input shape (C, H, W), classes, files, augmentation, raw pixel range.
+
+    `multi_label`: each example has `num_classes` 0/1 targets (the study's CelebA task).
+    """
 
     name: str
     input_shape: tuple[int, int, int]
@@ -40,6 +45,7 @@ class DatasetInfo:
     flip_augment: bool = False
     target_attribute: str | None = None
     pixel_max: float = 255.0
+    multi_label: bool = False
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -90,7 +96,9 @@ class Dataset:
     """Train and test arrays of one dataset, ready for training.
 
     `x_*` are float32 (N, C, H, W) images preprocessed as `preprocessing` names (or (N, H, W, C)
-    when loaded channels-last), `y_*` int64 class indices. `attributes` holds per-test-example
+    when loaded channels-last; uint8 raw pixels where `preprocessing` is `none` on 8-bit images: the
+    training loops cast each batch), `y_*` int64 class indices (float32 (N, A) 0/1 targets for a
+    multi-label dataset, with `class_names` its A outputs). `attributes` holds per-test-example
     binary attributes (N_test, A) with `attribute_names` (CelebA-like datasets; None otherwise).
     """
 
@@ -118,11 +126,21 @@ class Dataset:
 def dataset_info(name: str) -> DatasetInfo:
     """The dataset's description, or a UsageError listing the known names.
 
-    ``celeba:ATTRIBUTE`` names CelebA with that target attribute (``celeba`` alone: Blond_Hair).
+    ``celeba:ATTRIBUTE`` names CelebA with that target attribute (``celeba`` alone: Blond_Hair);
+    ``celeba:all`` the study's task on all 40 attributes at 128x128.
     """
     base, _, target = name.partition(":")
     if base.strip().lower() == "celeba":
         attribute = celeba.target_attribute(target or celeba.DEFAULT_TARGET)
+        if attribute == celeba.ALL_ATTRIBUTES:
+            side = celeba.STUDY_SIDE
+            return replace(
+                DATASETS["celeba"],
+                name=f"celeba:{attribute}",
+                input_shape=(3, side, side),
+                num_classes=len(celeba.ATTRIBUTES),
+                multi_label=True,
+            )
         return replace(DATASETS["celeba"], name=f"celeba:{attribute}", target_attribute=attribute)
     key = name.strip().lower().replace("_", "-")
     key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(
@@ -145,7 +163,9 @@ def load_dataset(
     missing.
     """
     info = dataset_info(name)
-    if info.target_attribute is not None:
+    if info.multi_label:
+        dataset = _celeba_all(info, data_dir)
+    elif info.target_attribute is not None:
         dataset = _celeba(info, data_dir)
     elif info.name == "digits":
         dataset = _digits(info)
@@ -159,6 +179,17 @@ def load_dataset(
         dataset.x_train = np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1))
         dataset.x_test = np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1))
     return dataset
+
+
+def training_examples(name: str, data_dir: str | Path | None = None) -> int:
+    """How many training examples `name` has; a missing dataset raises as `load_dataset` does.
+
+    CelebA's are counted from its annotations, so no image is decoded.
+    """
+    info = dataset_info(name)
+    if info.multi_label or info.target_attribute is not None:
+        return celeba.training_examples(data_dir)
+    return len(load_dataset(name, data_dir).y_train)
 
 
 def _digits(info: DatasetInfo) -> Dataset:
@@ -200,10 +231,16 @@ def _celeba(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
     )
 
 
+def _celeba_all(info: DatasetInfo, data_dir: str | Path | None) -> Dataset:
+    x_train, y_train, x_test, y_test = celeba.load_celeba_all(data_dir)
+    return Dataset(info, x_train, y_train, x_test, y_test, list(celeba.ATTRIBUTES))
+
+
 def example_attributes(name: str, data_dir: str | Path | None = None):
     """The test split's per-example attributes (example, attribute, value), or None.
 
-    Only datasets with attributes (CelebA) have them; reading them decodes no image.
+    Only the binary CelebA tasks have them (for subgroup rates; in the 40-attribute task they
+    are the targets themselves); reading them decodes no image.
     """
     info = dataset_info(name)
     if info.target_attribute is None:

@@ -345,3 +345,52 @@ _KERAS_NAMES = {
     "fp": "false_positives",
     "fn": "false_negatives",
 }
+
+
+def _multi_label_outputs() -> dict[int, Any]:
+    """Three replicas' 0/1 outputs on 6 test examples x 3 attributes, and the labels."""
+    from nnr_profile.store.database import ReplicaOutputs
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, (6, 3), dtype=np.uint8)
+    names = ("Bald", "Male", "Young")
+    return {
+        i: ReplicaOutputs(names, rng.integers(0, 2, (6, 3), dtype=np.uint8), labels)
+        for i in range(3)
+    }
+
+
+def test_the_pooled_celeba_rates_are_the_study_functions_on_keras_counts(tmp_path):
+    from nnr_profile.reports.multilabel import output_rates
+
+    study = _study_functions()
+    outputs = _multi_label_outputs()
+    prefix = str(tmp_path / "logs_resnet18_celeba_algo_")
+    for index, o in outputs.items():
+        pred, label = o.predictions.astype(bool), o.labels.astype(bool)
+        # Keras's TruePositives, ... at threshold 0.5 count every (example, output) cell
+        counts = {
+            "tp": pred & label,
+            "tn": ~pred & ~label,
+            "fp": pred & ~label,
+            "fn": ~pred & label,
+        }
+        final = {f"val_{_KERAS_NAMES[k]}": float(v.sum()) for k, v in counts.items()}
+        folder = Path(prefix + str(index))
+        folder.mkdir(parents=True)
+        with open(folder / "log.csv", "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=["epoch", *final])
+            writer.writeheader()
+            writer.writerow({"epoch": 0, **final})
+    config = types.SimpleNamespace(get_ckpt_dir_prefix=lambda: prefix, num_models=len(outputs))
+    pooled = output_rates(outputs).iloc[0]
+    assert pooled["output"] == "all"
+    assert pooled["fpr_std_pop"] == pytest.approx(
+        study["get_standard_deviation_of_fpr"](config), abs=1e-15
+    )
+    assert pooled["fnr_study_std_pop"] == pytest.approx(
+        study["get_standard_deviation_of_fnr"](config), abs=1e-15
+    )
+    # the study's churn formula, sum(a == b) / a.size, on the 2-D matrices is our agreement
+    matrices = [o.predictions for o in outputs.values()]
+    assert pooled["agreement"] == pytest.approx(_study_agreement(matrices), abs=1e-15)

@@ -261,3 +261,81 @@ def test_variability_on_celeba_writes_subgroup_rates(celeba_dir, db, tmp_path):
     assert (out / "subgroup_rates.png").stat().st_size > 5_000
     variability = pd.read_csv(out / "variability.csv").set_index("setting")
     assert variability.loc["control", "churn"] == 0
+
+
+@pytest.fixture
+def small_celeba(tmp_path):
+    """A CelebA of 4 training and 3 test faces: the study's 128x128 ResNet-18 is slow on a CPU."""
+    from conftest import write_celeba
+
+    return write_celeba(tmp_path / "small", n_train=4, n_test=3)
+
+
+def _stored_outputs(db):
+    from nnr_profile.store.database import Store
+
+    with Store(db) as store:
+        replicas = store.replicas()
+        return replicas, store.replica_outputs(replicas["id"])
+
+
+@pytest.mark.slow
+def test_the_study_celeba_preset_trains_all_40_attributes_and_reports_each(
+    small_celeba, db, tmp_path
+):
+    proc = run_cli(
+        "variability", "--preset", "study-celeba", "--framework", "torch",
+        "--data-dir", str(small_celeba), "--replicas", "2", "--settings", "algo,control",
+        "--epochs", "1", "--batch-size", "4", "--gpu", "cpu", "--jobs", "2", "--db", str(db),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "4 replica(s) run, 0 already in the store, 0 failed" in proc.stdout
+    replicas, outputs = _stored_outputs(db)
+    assert set(replicas["workload"]) == {"resnet18_celeba"}
+    assert set(replicas["dataset"]) == {"celeba:all"} and set(replicas["learning_rate"]) == {1e-3}
+    assert set(replicas["preset"]) == {"study-celeba"} and len(outputs) == 4
+    for row in replicas.itertuples():
+        stored = outputs[row.id]
+        assert stored.predictions.shape == (3, 40) and len(stored.names) == 40
+        assert row.test_accuracy == pytest.approx(np.mean(stored.predictions == stored.labels))
+    out = tmp_path / "report"
+    proc = run_cli("report", "--db", str(db), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "rows with preset study-celeba" in proc.stdout
+    table = pd.read_csv(out / "outputs.csv")
+    assert len(table) == 2 * 41 and table["output"].iloc[0] == "all"
+    control = table[table["setting"] == "control"]
+    assert (control["churn"] == 0).all() and (control["acc_std"] == 0).all()
+    variability = pd.read_csv(out / "variability.csv").set_index("setting")
+    pooled = table[table["output"] == "all"].set_index("setting")
+    assert variability.loc["algo", "churn"] == pytest.approx(pooled.loc["algo", "churn"])
+    assert variability.loc["control", "churn"] == 0
+    assert not (out / "subgroups.csv").exists()  # the targets are the attributes themselves
+    assert "Outputs" in (out / "report.html").read_text()
+    assert (out / "output_rates.png").stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_the_study_celeba_preset_trains_in_tensorflow_by_default(small_celeba, db):
+    proc = run_cli(
+        "variability", "--preset", "study-celeba", "--data-dir", str(small_celeba),
+        "--replicas", "1", "--settings", "control", "--epochs", "1", "--batch-size", "4",
+        "--gpu", "cpu", "--db", str(db),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    replicas, outputs = _stored_outputs(db)
+    (row,) = replicas.itertuples()
+    assert row.framework == "tf" and row.status == "ok"
+    stored = outputs[row.id]
+    assert set(np.unique(stored.predictions)) <= {0, 1}
+    assert row.test_accuracy == pytest.approx(np.mean(stored.predictions == stored.labels))
+
+
+def test_a_model_that_cannot_train_the_40_attributes_is_refused_before_training(small_celeba, db):
+    proc = run_cli(
+        "variability", "--model", "resnet18_cifar", "--dataset", "celeba:all",
+        "--data-dir", str(small_celeba), "--replicas", "1", "--gpu", "cpu", "--db", str(db),
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "celeba:all has 40 0/1 targets" in proc.stderr and not db.exists()

@@ -73,7 +73,7 @@ def build_model(
             "TensorFlow sees no GPU (tensorflow-cpu, or a build without CUDA); install it "
             "with: pip install 'tensorflow[and-cuda]'"
         )
-    check_labels(workload, dataset)
+    check_labels(workload, dataset.info)
     input_shape = model_input_shape(workload, dataset)
     keras.backend.clear_session(free_memory=False)
     ctx = BuildContext(args, mode, input_shape, dataset.num_classes)
@@ -195,7 +195,7 @@ def train(
         ]
     )
     def step(index: tf.Tensor, mask: tf.Tensor, offsets: tf.Tensor) -> None:
-        inputs = tf.gather(x_all, index)
+        inputs = tf.cast(tf.gather(x_all, index), tf.float32)  # uint8 pixels cast per batch
         if crop:
             inputs = pad_crop(inputs, offsets, crop)
         if flip:
@@ -223,18 +223,28 @@ def train(
     return losses
 
 
-def predict(model: keras.Model, inputs: np.ndarray, device: str) -> np.ndarray:
-    """Class predictions (argmax of the logits) in inference mode, as an int64 NumPy array."""
+def predict(
+    model: keras.Model, inputs: np.ndarray, device: str, recipe: Recipe | None = None
+) -> np.ndarray:
+    """Predictions in inference mode as int64: the argmax class per example, or for a
+    multi-label `recipe` one 0/1 per output (probability above 0.5, the threshold of Keras's
+    `BinaryAccuracy` and `TruePositives`; a positive logit where the model emits logits)."""
     inputs = _model_inputs(model, inputs)
+    multi_label = recipe is not None and recipe.multi_label
+    threshold = 0.0 if recipe is None or recipe.from_logits else 0.5
     out = []
     try:
         with tf.device(tf_device(device)):
             for i in range(0, len(inputs), EVAL_BATCH):
-                logits = model_logits(model(inputs[i : i + EVAL_BATCH], training=False))
-                out.append(tf.argmax(logits, axis=-1).numpy())
+                batch = np.asarray(inputs[i : i + EVAL_BATCH], dtype=np.float32)
+                outputs = model_logits(model(batch, training=False))
+                picked = outputs > threshold if multi_label else tf.argmax(outputs, axis=-1)
+                out.append(np.asarray(picked))
     except tf.errors.OpError as exc:
         raise op_error(exc) from exc
-    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+    if not out:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(out).astype(np.int64)
 
 
 def mean_loss(
@@ -251,7 +261,8 @@ def mean_loss(
     try:
         with tf.device(tf_device(device)):
             for i in range(0, len(inputs), EVAL_BATCH):
-                logits = model_logits(model(inputs[i : i + EVAL_BATCH], training=False))
+                batch = np.asarray(inputs[i : i + EVAL_BATCH], dtype=np.float32)
+                logits = model_logits(model(batch, training=False))
                 total += float(loss_fn(targets[i : i + EVAL_BATCH], logits))
     except tf.errors.OpError as exc:
         raise op_error(exc) from exc

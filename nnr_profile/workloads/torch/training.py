@@ -40,7 +40,7 @@ def build_model(
     workload: Workload, args: dict[str, Any], dataset: Dataset, mode: str, device: str
 ) -> nn.Module:
     """The workload's model for `dataset`'s inputs and classes, on `device` ("cpu" or "cuda")."""
-    check_labels(workload, dataset)
+    check_labels(workload, dataset.info)
     ctx = BuildContext(args, mode, model_input_shape(workload, dataset), dataset.num_classes)
     return workload.builder(ctx).to(torch_device(device))
 
@@ -120,7 +120,7 @@ def train(
         total = torch.zeros((), device=x_train.device)
         for first in range(0, len(order), batch_size):
             index = order[first : first + batch_size]
-            inputs = x_train[index]
+            inputs = x_train[index].float()  # uint8 raw pixels are cast per batch
             if pad:
                 inputs = pad_crop(inputs, offsets[index], pad)
             if flip:
@@ -146,13 +146,15 @@ def pad_crop(images: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.Ten
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """Class predictions (argmax of the logits) in eval mode, on the CPU as int64."""
+def predict(model: nn.Module, inputs: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """Predictions in eval mode, on the CPU as int64: the argmax class per example, or with
+    `multi_label` one 0/1 per output (sigmoid above 0.5, i.e. a positive logit, as Keras's
+    `BinaryAccuracy` and `TruePositives` threshold)."""
     model.eval()
-    out = [
-        model_logits(model(inputs[i : i + EVAL_BATCH])).argmax(-1).cpu()
-        for i in range(0, len(inputs), EVAL_BATCH)
-    ]
+    out = []
+    for i in range(0, len(inputs), EVAL_BATCH):
+        logits = model_logits(model(inputs[i : i + EVAL_BATCH].float()))
+        out.append((logits > 0).long().cpu() if multi_label else logits.argmax(-1).cpu())
     return torch.cat(out)
 
 
@@ -165,9 +167,8 @@ def mean_loss(
     loss_fn = build_loss(recipe or Recipe(), reduction="sum")
     total = 0.0
     for i in range(0, len(inputs), EVAL_BATCH):
-        total += float(
-            loss_fn(model_logits(model(inputs[i : i + EVAL_BATCH])), targets[i : i + EVAL_BATCH])
-        )
+        outputs = model_logits(model(inputs[i : i + EVAL_BATCH].float()))
+        total += float(loss_fn(outputs, targets[i : i + EVAL_BATCH]))
     return total / len(inputs)
 
 
