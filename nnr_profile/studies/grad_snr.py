@@ -36,7 +36,7 @@ from nnr_profile.core.specs import STATUS_OK
 from nnr_profile.profiler.runner.child import child_environment, child_task, spawn_child
 from nnr_profile.studies.analysis import check_framework
 from nnr_profile.studies.variability import NOISE_SETTINGS, NoiseSetting, replica_seeds
-from nnr_profile.workloads.checks import check_batches, check_labels
+from nnr_profile.workloads.checks import check_batches, check_labels, check_single_label
 from nnr_profile.workloads.datasets import dataset_info
 from nnr_profile.workloads.registry import get_workload
 
@@ -127,6 +127,7 @@ class GradSnrSpec:
             raise ParameterError("replicas", "only applies with {settings}, not with {modes}")
         workload = get_workload(self.framework, self.workload)
         workload.validate(self.workload_args, None)
+        check_single_label(dataset_info(self.dataset), "analyze grad-snr")
         check_labels(workload, dataset_info(self.dataset))
 
     @property

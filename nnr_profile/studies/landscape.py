@@ -26,7 +26,7 @@ from nnr_profile.core.errors import NnrError, ParameterError, UsageError
 from nnr_profile.core.modes import MODES
 from nnr_profile.core.params import COUNT, NON_NEGATIVE, POSITIVE, Range, require, require_seed
 from nnr_profile.studies.analysis import check_framework, open_analysis
-from nnr_profile.workloads.checks import check_batches, check_labels
+from nnr_profile.workloads.checks import check_batches, check_labels, check_single_label
 from nnr_profile.workloads.datasets import dataset_info
 from nnr_profile.workloads.registry import get_workload
 
@@ -74,6 +74,7 @@ class LandscapeSpec:
         check_framework(self.framework)
         workload = get_workload(self.framework, self.workload)
         workload.validate(self.workload_args, None)
+        check_single_label(dataset_info(self.dataset), "analyze landscape")
         check_labels(workload, dataset_info(self.dataset))
 
 

@@ -95,6 +95,16 @@ def check_labels(workload: Any, info: Any) -> None:
         )
 
 
+def check_single_label(info: Any, command: str) -> None:
+    """A UsageError when `command` (an analysis of one class per example) meets a multi-label
+    dataset (a `DatasetInfo`)."""
+    if info.multi_label:
+        raise UsageError(
+            f"{command} takes a dataset of one class per example; {info.name} has "
+            f"{info.num_classes} 0/1 targets per example: use celeba:ATTRIBUTE for one of them"
+        )
+
+
 def check_batches(
     workload: Any, args: Mapping[str, Any], batch_size: int, examples: int | None = None
 ) -> None:

@@ -117,3 +117,16 @@ def test_a_recipe_and_targets_that_disagree_are_refused():
     check_labels(celeba_model, dataset_info("celeba:all"))
     with pytest.raises(UsageError, match=r"use celeba:all \(the study's 40-attribute task\)"):
         dataset_info("celeba:everything")
+
+
+@pytest.mark.parametrize("command", ["grad-snr", "landscape"])
+def test_the_analyses_refuse_the_40_attribute_task_in_one_line(command, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnr_profile.cli", "analyze", command, "--model", "resnet18_celeba",
+         "--dataset", "celeba:all", "--data-dir", str(tmp_path), "--gpu", "cpu",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=cli_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"analyze {command} takes a dataset of one class per example" in proc.stderr
+    assert "use celeba:ATTRIBUTE" in proc.stderr
