@@ -22,6 +22,8 @@ import pandas as pd
 
 from nnr_profile.reports.variability import (
     GROUP_COLUMNS,
+    RATE_COLUMNS,
+    finite_mean,
     pairwise_cell_agreement,
     pairwise_cell_disagreement,
     std_pop,
@@ -41,14 +43,7 @@ OUTPUT_COLUMNS = [
     "acc_std_pop",
     "churn",
     "agreement",
-    "fpr_mean",
-    "fpr_std",
-    "fpr_std_pop",
-    "fnr_mean",
-    "fnr_std",
-    "fnr_std_pop",
-    "fnr_study_mean",
-    "fnr_study_std_pop",
+    *RATE_COLUMNS,
     *GROUP_COLUMNS,
 ]
 
@@ -90,14 +85,12 @@ def _rates_row(predictions: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
             f"{name}_{stat}": value
             for name, rates in (("fpr", fpr), ("fnr", fnr))
             for stat, value in (
-                ("mean", float(_finite(rates).mean()) if _finite(rates).size else float("nan")),
+                ("mean", finite_mean(rates)),
                 ("std", std_sample(_finite(rates))),
                 ("std_pop", std_pop(_finite(rates))),
             )
         },
-        "fnr_study_mean": float(_finite(fnr_study).mean())
-        if _finite(fnr_study).size
-        else float("nan"),
+        "fnr_study_mean": finite_mean(fnr_study),
         "fnr_study_std_pop": std_pop(_finite(fnr_study)),
     }
 
@@ -110,7 +103,9 @@ def output_rates(outputs: Mapping[int, Any]) -> pd.DataFrame:
     module docstring).
     """
     if not outputs:
-        return pd.DataFrame(columns=OUTPUT_COLUMNS[:18])
+        return pd.DataFrame(
+            columns=[c for c in OUTPUT_COLUMNS if c not in ("setting", *GROUP_COLUMNS)]
+        )
     first = next(iter(outputs.values()))
     predictions = np.stack([o.predictions for o in outputs.values()])
     labels = np.stack([o.labels for o in outputs.values()])

@@ -63,13 +63,7 @@ VARIABILITY_COLUMNS = [
     "preset",
     *GROUP_COLUMNS,
 ]
-SUBGROUP_COLUMNS = [
-    "setting",
-    "attribute",
-    "value",
-    "n_examples",
-    "acc_mean",
-    "acc_std",
+RATE_COLUMNS = [
     "fpr_mean",
     "fpr_std",
     "fpr_std_pop",
@@ -78,6 +72,16 @@ SUBGROUP_COLUMNS = [
     "fnr_std_pop",
     "fnr_study_mean",
     "fnr_study_std_pop",
+]
+"""Error-rate columns over replicas: ours (ddof 1), the study's (ddof 0) and its FNR formula."""
+SUBGROUP_COLUMNS = [
+    "setting",
+    "attribute",
+    "value",
+    "n_examples",
+    "acc_mean",
+    "acc_std",
+    *RATE_COLUMNS,
     *GROUP_COLUMNS,
 ]
 PER_CLASS_COLUMNS = ["setting", "label", "acc_mean", "acc_std", "n_examples", *GROUP_COLUMNS]
@@ -206,7 +210,7 @@ def per_class_std(predictions: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["acc_std", "label"], ascending=[False, True], ignore_index=True)
 
 
-def _finite_mean(values: np.ndarray) -> float:
+def finite_mean(values: np.ndarray) -> float:
     """Mean of the finite values; NaN when there are none."""
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("nan")
@@ -253,13 +257,13 @@ def subgroup_rates(predictions: pd.DataFrame, attributes: pd.DataFrame) -> pd.Da
                 "n_examples": int(group[("correct", "count")].iloc[0]),
                 "acc_mean": float(acc.mean()),
                 "acc_std": std_sample(acc.to_numpy()),
-                "fpr_mean": _finite_mean(fpr),
+                "fpr_mean": finite_mean(fpr),
                 "fpr_std": std_sample(fpr[np.isfinite(fpr)]),
                 "fpr_std_pop": std_pop(fpr[np.isfinite(fpr)]),
-                "fnr_mean": _finite_mean(fnr),
+                "fnr_mean": finite_mean(fnr),
                 "fnr_std": std_sample(fnr[np.isfinite(fnr)]),
                 "fnr_std_pop": std_pop(fnr[np.isfinite(fnr)]),
-                "fnr_study_mean": _finite_mean(fnr_study),
+                "fnr_study_mean": finite_mean(fnr_study),
                 "fnr_study_std_pop": std_pop(fnr_study[np.isfinite(fnr_study)]),
             }
         )
